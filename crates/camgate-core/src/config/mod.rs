@@ -1,0 +1,560 @@
+//! The configuration file (`camgate.toml`): types, defaults, parsing and validation.
+//!
+//! Every key is documented in `docs/config.md`. Unknown keys are errors. Parsing is pure:
+//! the caller reads the file; [`Config::from_toml`] returns a [`ConfigError`] that names
+//! the file, the line and the key of the problem.
+
+mod values;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use values::{Dur, EnvString, Secret, Size, expand_env, parse_duration};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub site: SiteConfig,
+    pub log: LogConfig,
+    pub store: StoreConfig,
+    pub http: HttpConfig,
+    pub webhook: WebhookConfig,
+    /// Where events go. When the file names none, one `log` sink is used.
+    pub sink: Vec<SinkConfig>,
+}
+
+/// `[site]`: things that hold for the whole installation.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SiteConfig {
+    /// IANA time zone that decides local days and schedule windows.
+    pub timezone: String,
+    /// Where the SQLite store and the images live.
+    pub data_dir: PathBuf,
+}
+
+impl Default for SiteConfig {
+    fn default() -> Self {
+        SiteConfig { timezone: "UTC".into(), data_dir: PathBuf::from("./data") }
+    }
+}
+
+/// Console and file log format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info`, `debug`, `trace`, or a full filter (`info,camgate=debug`).
+    /// `RUST_LOG`, when set, wins.
+    pub level: String,
+    /// The log file; `""` turns file logging off.
+    pub file: PathBuf,
+    /// Rotate the file when it grows past this size.
+    pub max_size: Size,
+    /// How many rotated files to keep beside the current one.
+    pub keep: usize,
+    pub format: LogFormat,
+    /// Also log to the console (standard error).
+    pub console: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            file: PathBuf::from("logs/camgate.log"),
+            max_size: Size::mb(10),
+            keep: 5,
+            format: LogFormat::Text,
+            console: true,
+        }
+    }
+}
+
+/// How hard SQLite syncs to disk at each commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// Committed transactions survive a crash of camgate (even `kill -9`); the last ones may be
+    /// lost if the machine loses power.
+    Normal,
+    /// Committed transactions also survive power loss, at a cost in throughput.
+    Full,
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite://PATH`; by default `sqlite://<data_dir>/camgate.db`.
+    pub url: Option<EnvString>,
+    /// A write batch closes when it holds this many events...
+    pub batch_max: usize,
+    /// ...or this long after its first event arrived, whichever comes first.
+    pub batch_linger: Dur,
+    /// How many writes may wait for the writer before producers are slowed down.
+    pub queue: usize,
+    pub synchronous: Synchronous,
+    /// Refuse writes (HTTP 503) once the database file would grow past this size.
+    pub max_size: Option<Size>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: None,
+            batch_max: 1000,
+            batch_linger: Dur::millis(2),
+            queue: 16_384,
+            synchronous: Synchronous::Normal,
+            max_size: None,
+        }
+    }
+}
+
+/// `[http]`: REST API, live stream and metrics.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { enabled: true, listen: SocketAddr::from(([127, 0, 0, 1], 8080)) }
+    }
+}
+
+/// `[webhook]`: the listener devices and scripts push events to.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    /// Larger bodies get 413 without being read whole.
+    pub max_body: Size,
+    /// A shared token `POST /api/ingest` must carry (`Authorization: Bearer <token>`).
+    pub token: Option<Secret>,
+    /// The name of an environment variable that holds the token.
+    pub token_env: Option<String>,
+    /// Time a client has to send a request's headers.
+    pub header_timeout: Dur,
+    /// Time a client has to send a request's body.
+    pub body_timeout: Dur,
+    /// A keep-alive connection with no request for this long is closed.
+    pub idle_timeout: Dur,
+    /// Open connections at most; further ones are closed at once.
+    pub max_connections: usize,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            enabled: true,
+            listen: SocketAddr::from(([0, 0, 0, 0], 5050)),
+            max_body: Size::mb(16),
+            token: None,
+            token_env: None,
+            header_timeout: Dur::secs(10),
+            body_timeout: Dur::secs(30),
+            idle_timeout: Dur::secs(75),
+            max_connections: 4096,
+        }
+    }
+}
+
+/// Delivery settings every sink has.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Events read from the store and delivered at a time.
+    pub batch: usize,
+    /// First retry delay after a failed delivery; it doubles up to `retry_max`, with jitter.
+    pub retry_initial: Dur,
+    pub retry_max: Dur,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig { batch: 256, retry_initial: Dur::millis(500), retry_max: Dur::secs(60) }
+    }
+}
+
+/// `[[sink]]`: one destination of events, chosen by `type`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SinkConfig {
+    /// One human-readable log line per event.
+    Log {
+        /// Unique name; defaults to the type. Its cursor is stored under this name.
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        delivery: DeliveryConfig,
+    },
+    /// One event JSON per line, to a file or standard output (`path = "-"`).
+    Jsonl {
+        #[serde(default)]
+        name: Option<String>,
+        path: PathBuf,
+        #[serde(default)]
+        delivery: DeliveryConfig,
+    },
+}
+
+impl SinkConfig {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            SinkConfig::Log { .. } => "log",
+            SinkConfig::Jsonl { .. } => "jsonl",
+        }
+    }
+    /// The configured name, or the type.
+    pub fn name(&self) -> &str {
+        match self {
+            SinkConfig::Log { name, .. } | SinkConfig::Jsonl { name, .. } => {
+                name.as_deref().unwrap_or(self.type_name())
+            }
+        }
+    }
+    pub fn delivery(&self) -> &DeliveryConfig {
+        match self {
+            SinkConfig::Log { delivery, .. } | SinkConfig::Jsonl { delivery, .. } => delivery,
+        }
+    }
+}
+
+/// What went wrong, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file, or `<defaults>` when there was none.
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// Dotted key path (`webhook.max_body`, `sink[1].path`), when known.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// Find the line where `key` (the last segment of a dotted path) is assigned, inside the
+/// table the path names. Good enough to point a person at the right line.
+fn line_of_key(text: &str, path: &str) -> Option<usize> {
+    let segments: Vec<&str> = path.split('.').collect();
+    let (last, tables) = segments.split_last()?;
+    let last = last.split('[').next().unwrap_or(last);
+    let table: Vec<String> = tables.iter().map(|t| t.split('[').next().unwrap_or(t).to_string()).collect();
+    let index: Option<usize> =
+        tables.last().and_then(|t| t.split_once('[')).and_then(|(_, i)| i.trim_end_matches(']').parse().ok());
+    let header = table.join(".");
+    let mut in_table = header.is_empty();
+    let mut seen = 0usize;
+    for (n, raw) in text.lines().enumerate() {
+        let l = raw.trim();
+        if let Some(h) = l.strip_prefix("[[").and_then(|h| h.split("]]").next()) {
+            in_table = h.trim() == header && {
+                seen += 1;
+                index.is_none_or(|i| i + 1 == seen)
+            };
+            continue;
+        }
+        if let Some(h) = l.strip_prefix('[').and_then(|h| h.split(']').next()) {
+            in_table = h.trim() == header;
+            continue;
+        }
+        if in_table
+            && let Some((k, _)) = l.split_once('=')
+            && k.trim().trim_matches('"') == last
+        {
+            return Some(n + 1);
+        }
+    }
+    None
+}
+
+impl Config {
+    /// Parse and validate a configuration file's text. `file` is used in error messages.
+    pub fn from_toml(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let de = toml::Deserializer::parse(text).map_err(|e| ConfigError {
+            file: file.into(),
+            line: e.span().map(|s| line_of(text, s.start)),
+            key: None,
+            message: e.message().to_string(),
+        })?;
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let key = (path != "." && !path.is_empty()).then_some(path);
+            let line = inner
+                .span()
+                .map(|s| line_of(text, s.start))
+                .or_else(|| key.as_deref().and_then(|k| line_of_key(text, k)));
+            ConfigError { file: file.into(), line, key, message: inner.message().to_string() }
+        })?;
+        config.validate(text, file)?;
+        Ok(config)
+    }
+
+    /// Resolve `*_env` references and check what serde cannot.
+    fn validate(&self, text: &str, file: &str) -> Result<(), ConfigError> {
+        let err = |key: &str, message: String| ConfigError {
+            file: file.into(),
+            line: line_of_key(text, key),
+            key: Some(key.into()),
+            message,
+        };
+        if jiff::tz::TimeZone::get(&self.site.timezone).is_err() {
+            return Err(err(
+                "site.timezone",
+                format!(
+                    "unknown time zone {:?}; use an IANA name such as \"America/Bogota\" or \"UTC\"",
+                    self.site.timezone
+                ),
+            ));
+        }
+        if self.webhook.token.is_some() && self.webhook.token_env.is_some() {
+            return Err(err("webhook.token_env", "set either `token` or `token_env`, not both".into()));
+        }
+        if let Some(var) = &self.webhook.token_env {
+            match std::env::var(var) {
+                Ok(v) if !v.is_empty() => {}
+                Ok(_) => return Err(err("webhook.token_env", format!("environment variable {var} is empty"))),
+                Err(_) => {
+                    return Err(err("webhook.token_env", format!("environment variable {var} is not set")));
+                }
+            }
+        }
+        if self.webhook.token.as_ref().is_some_and(Secret::is_empty) {
+            return Err(err("webhook.token", "the token is empty; remove the key to turn auth off".into()));
+        }
+        for (key, v) in [("store.batch_max", self.store.batch_max), ("store.queue", self.store.queue)] {
+            if v == 0 {
+                return Err(err(key, "must be at least 1".into()));
+            }
+        }
+        if self.webhook.max_connections == 0 {
+            return Err(err("webhook.max_connections", "must be at least 1".into()));
+        }
+        if self.log.max_size.get() < 1024 {
+            return Err(err("log.max_size", format!("{} is too small; use at least 1KB", self.log.max_size)));
+        }
+        if let Some(url) = &self.store.url
+            && !url.starts_with("sqlite:")
+        {
+            return Err(err(
+                "store.url",
+                format!("unsupported store {:?}: this version stores events in SQLite only (sqlite://PATH)", url.0),
+            ));
+        }
+        let mut names = HashSet::new();
+        for (i, s) in self.sink.iter().enumerate() {
+            if !names.insert(s.name()) {
+                return Err(ConfigError {
+                    file: file.into(),
+                    line: line_of_key(text, &format!("sink[{i}].type")),
+                    key: Some(format!("sink[{i}].name")),
+                    message: format!(
+                        "two sinks are named {:?}; give each sink of the same type a unique `name`",
+                        s.name()
+                    ),
+                });
+            }
+            let d = s.delivery();
+            if d.batch == 0 {
+                return Err(err(&format!("sink[{i}].delivery.batch"), "must be at least 1".into()));
+            }
+            if d.retry_initial.get().is_zero() || d.retry_initial > d.retry_max {
+                return Err(err(
+                    &format!("sink[{i}].delivery.retry_initial"),
+                    "must be above zero and not above retry_max".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The shared ingest token, from `token` or `token_env`.
+    pub fn ingest_token(&self) -> Option<Secret> {
+        self.webhook
+            .token
+            .clone()
+            .or_else(|| self.webhook.token_env.as_ref().and_then(|v| std::env::var(v).ok()).map(Secret::new))
+    }
+
+    /// The sinks that run: the configured ones, or a single `log` sink.
+    pub fn sinks(&self) -> Vec<SinkConfig> {
+        if self.sink.is_empty() {
+            vec![SinkConfig::Log { name: None, delivery: DeliveryConfig::default() }]
+        } else {
+            self.sink.clone()
+        }
+    }
+
+    /// The SQLite database path.
+    pub fn database_path(&self) -> PathBuf {
+        match &self.store.url {
+            Some(url) => {
+                let p = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+                PathBuf::from(p.split('?').next().unwrap_or(p))
+            }
+            None => self.site.data_dir.join("camgate.db"),
+        }
+    }
+
+    /// Resolve a path from the file relative to the data directory.
+    pub fn data_path(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() { p.to_path_buf() } else { self.site.data_dir.join(p) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(t: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(t, "camgate.toml")
+    }
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.webhook.listen.port(), 5050);
+        assert_eq!(c.http.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.webhook.max_body, Size(16_000_000));
+        assert_eq!(c.log.keep, 5);
+        assert_eq!(c.sinks().len(), 1);
+        assert_eq!(c.sinks()[0].name(), "log");
+        assert_eq!(c.database_path(), PathBuf::from("./data/camgate.db"));
+    }
+
+    #[test]
+    fn full_example_parses() {
+        let c = parse(
+            r#"
+[site]
+timezone = "America/Bogota"
+data_dir = "/var/lib/camgate"
+[log]
+level = "debug"
+max_size = "1MB"
+keep = 2
+format = "json"
+[store]
+batch_max = 64
+batch_linger = "5ms"
+[webhook]
+listen = "127.0.0.1:0"
+max_body = "1MiB"
+idle_timeout = 30
+[[sink]]
+type = "jsonl"
+path = "-"
+[[sink]]
+type = "jsonl"
+name = "archive"
+path = "events.jsonl"
+delivery = { batch = 10, retry_initial = "1s", retry_max = "10s" }
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.webhook.max_body, Size(1 << 20));
+        assert_eq!(c.store.batch_linger.get().as_millis(), 5);
+        assert_eq!(c.sinks()[1].name(), "archive");
+        assert_eq!(c.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let e = parse("[webhook]\nlisten = \"127.0.0.1:1\"\nmax_bdy = 5\n").unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.message.contains("max_bdy"), "{e}");
+        assert!(e.to_string().starts_with("camgate.toml:3"), "{e}");
+    }
+
+    #[test]
+    fn bad_type_names_key() {
+        let e = parse("[log]\nkeep = \"five\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("log.keep"), "{e}");
+        assert_eq!(e.line, Some(2));
+    }
+
+    #[test]
+    fn bad_duration_names_key() {
+        let e = parse("[store]\n\nbatch_linger = \"5 parsecs\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("store.batch_linger"), "{e}");
+        assert_eq!(e.line, Some(3));
+        assert!(e.message.contains("5 parsecs"));
+    }
+
+    #[test]
+    fn bad_size_names_key() {
+        let e = parse("[webhook]\nmax_body = \"lots\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("webhook.max_body"), "{e}");
+    }
+
+    #[test]
+    fn missing_secret_env_names_key() {
+        let e = parse("[webhook]\ntoken_env = \"CAMGATE_TEST_SURELY_UNSET_VAR\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("webhook.token_env"), "{e}");
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.contains("CAMGATE_TEST_SURELY_UNSET_VAR"));
+        let e = parse("[webhook]\ntoken = \"${CAMGATE_TEST_SURELY_UNSET_VAR}\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("webhook.token"), "{e}");
+        assert_eq!(e.line, Some(2));
+    }
+
+    #[test]
+    fn sink_errors_name_the_sink() {
+        let e = parse("[[sink]]\ntype = \"jsonl\"\n").unwrap_err();
+        assert!(e.message.contains("path"), "{e}");
+        let e = parse("[[sink]]\ntype = \"carrier-pigeon\"\n").unwrap_err();
+        assert!(e.message.contains("carrier-pigeon"), "{e}");
+        let e = parse("[[sink]]\ntype = \"log\"\n[[sink]]\ntype = \"log\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("sink[1].name"), "{e}");
+        assert_eq!(e.line, Some(4), "{e}");
+    }
+
+    #[test]
+    fn bad_timezone() {
+        let e = parse("[site]\ntimezone = \"Mars/Olympus\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("site.timezone"));
+        assert_eq!(e.line, Some(2));
+    }
+
+    #[test]
+    fn syntax_error_has_line() {
+        let e = parse("[webhook]\nlisten = \n").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+    }
+}

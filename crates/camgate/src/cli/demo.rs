@@ -1,0 +1,105 @@
+//! `camgate demo`: the gateway with simulated devices, on loopback only.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use camgate_core::config::{Config, DeliveryConfig, Dur, SinkConfig};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// How long to run (e.g. "30s", "5m"); default: until Ctrl-C.
+    #[arg(long, value_parser = parse_dur)]
+    duration: Option<Duration>,
+    /// Events per second the simulated devices send.
+    #[arg(long, default_value_t = 4.0)]
+    rate: f64,
+    /// Where the HTTP API listens (loopback).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    http: SocketAddr,
+    /// Where the demo keeps its store, images, logs and events.jsonl.
+    #[arg(long, default_value = "data/demo")]
+    data_dir: PathBuf,
+}
+
+fn parse_dur(s: &str) -> Result<Duration, String> {
+    camgate_core::config::parse_duration(s)
+}
+
+pub fn demo(args: DemoArgs) -> ExitCode {
+    if !args.http.ip().is_loopback() {
+        eprintln!("error: the demo only listens on loopback; use --http 127.0.0.1:PORT");
+        return ExitCode::from(2);
+    }
+    if !(args.rate > 0.0 && args.rate.is_finite()) {
+        eprintln!("error: --rate must be a positive number of events per second");
+        return ExitCode::from(2);
+    }
+    let mut config = Config::default();
+    config.site.data_dir = args.data_dir.clone();
+    config.log.file = args.data_dir.join("logs/camgate.log");
+    config.http.listen = args.http;
+    config.webhook.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.store.batch_linger = Dur::millis(2);
+    config.sink = vec![
+        SinkConfig::Log { name: None, delivery: DeliveryConfig::default() },
+        SinkConfig::Jsonl { name: None, path: args.data_dir.join("events.jsonl"), delivery: DeliveryConfig::default() },
+    ];
+    let _guard = match crate::logging::init(&config.log) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match super::runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = rt.block_on(async move {
+        let gw = match crate::app::Gateway::start(&config).await {
+            Ok(gw) => gw,
+            Err(e) => {
+                tracing::error!("cannot start the demo: {e}");
+                if matches!(e, crate::app::StartError::Listen(_)) {
+                    eprintln!("hint: another program uses {}; try `camgate demo --http 127.0.0.1:0`", args.http);
+                }
+                return ExitCode::from(1);
+            }
+        };
+        let webhook = gw.webhook_addr().expect("the demo enables the webhook listener");
+        let http = gw.http_addr().expect("the demo enables the HTTP API");
+        tracing::info!(
+            "demo running: simulated devices post to http://{webhook}/api/ingest; API on http://{http} \
+             (try /api/events, /api/events/stream, /api/sources, /metrics); data in {}; Ctrl-C stops",
+            args.data_dir.display()
+        );
+        let stop = CancellationToken::new();
+        let generator = camgate_sim::generic::Generator::new(&format!("http://{webhook}"), args.rate);
+        let sim = tokio::spawn(generator.run(stop.clone()));
+        match args.duration {
+            Some(d) => tokio::select! {
+                () = tokio::time::sleep(d) => tracing::info!("demo duration reached; stopping"),
+                () = super::wait_for_signal() => {}
+            },
+            None => super::wait_for_signal().await,
+        }
+        stop.cancel();
+        match sim.await {
+            Ok(Ok(stats)) => tracing::info!("simulated devices: {stats}"),
+            Ok(Err(e)) => tracing::warn!("simulated devices stopped: {e}"),
+            Err(e) => tracing::warn!("simulated devices task failed: {e}"),
+        }
+        let head = gw.store().head();
+        gw.shutdown().await;
+        tracing::info!(events = head, "demo stopped; the events are in {}", args.data_dir.display());
+        ExitCode::SUCCESS
+    });
+    rt.shutdown_timeout(Duration::from_millis(500));
+    code
+}

@@ -1,0 +1,144 @@
+//! Finding, reading and describing the configuration.
+
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use camgate_core::config::{Config, ConfigError, SinkConfig};
+
+/// The file `run` and `check` read when no `-c` is given.
+pub const DEFAULT_CONFIG: &str = "camgate.toml";
+
+/// Where the configuration came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigOrigin {
+    File(PathBuf),
+    /// No `-c` and no `camgate.toml`: every default applies.
+    Defaults,
+}
+
+/// Read and validate the configuration. An explicit path that does not exist is an error;
+/// without one, a missing `camgate.toml` means "use the defaults".
+pub fn load(path: Option<&Path>) -> Result<(Config, ConfigOrigin), ConfigError> {
+    let (path, explicit) = match path {
+        Some(p) => (p.to_path_buf(), true),
+        None => (PathBuf::from(DEFAULT_CONFIG), false),
+    };
+    let file = path.display().to_string();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            let config = Config::from_toml("", "<defaults>")?;
+            return Ok((config, ConfigOrigin::Defaults));
+        }
+        Err(e) => {
+            return Err(ConfigError { file, line: None, key: None, message: format!("cannot read the file: {e}") });
+        }
+    };
+    let config = Config::from_toml(&text, &file)?;
+    // What only this crate can check.
+    if let Err(message) = crate::logging::filter(&config.log.level) {
+        return Err(ConfigError { file, line: None, key: Some("log.level".into()), message });
+    }
+    Ok((config, ConfigOrigin::File(path)))
+}
+
+/// One line: what runs with this configuration.
+pub fn summary(c: &Config) -> String {
+    let mut parts = Vec::new();
+    if c.webhook.enabled {
+        parts.push(format!("webhook listener on {}", c.webhook.listen));
+    }
+    parts.push(format!("SQLite store {}", c.database_path().display()));
+    if c.http.enabled {
+        parts.push(format!("HTTP API on {}", c.http.listen));
+    }
+    let sinks: Vec<String> = c.sinks().iter().map(|s| format!("`{}` sink", s.name())).collect();
+    parts.push(sinks.join(", "));
+    parts.join(", ")
+}
+
+/// What would run, for `camgate check`. Secrets are shown as set or not, never by value.
+pub fn describe(c: &Config, origin: &ConfigOrigin) -> String {
+    let mut s = String::new();
+    let _ = match origin {
+        ConfigOrigin::File(p) => writeln!(s, "config:   {}", p.display()),
+        ConfigOrigin::Defaults => writeln!(s, "config:   none ({DEFAULT_CONFIG} not found): defaults"),
+    };
+    let _ = writeln!(s, "site:     timezone {}, data in {}", c.site.timezone, c.site.data_dir.display());
+    let _ = writeln!(
+        s,
+        "store:    SQLite {} (batch {} events or {}, synchronous {:?}{})",
+        c.database_path().display(),
+        c.store.batch_max,
+        c.store.batch_linger,
+        c.store.synchronous,
+        c.store.max_size.map(|m| format!(", at most {m}")).unwrap_or_default()
+    );
+    let file = if c.log.file.as_os_str().is_empty() {
+        "no file".to_string()
+    } else {
+        format!("file {} (rotated at {}, {} kept)", c.log.file.display(), c.log.max_size, c.log.keep)
+    };
+    let _ = writeln!(s, "log:      level {}, {:?} format, {}", c.log.level, c.log.format, file);
+    if c.http.enabled {
+        let _ = writeln!(s, "http:     API, live stream and metrics on http://{}", c.http.listen);
+    } else {
+        let _ = writeln!(s, "http:     off");
+    }
+    if c.webhook.enabled {
+        let auth = match (&c.webhook.token, &c.webhook.token_env) {
+            (Some(_), _) => "token required (set in the file)".to_string(),
+            (None, Some(var)) => format!("token required (from ${var})"),
+            (None, None) => "no token".to_string(),
+        };
+        let _ = writeln!(
+            s,
+            "webhook:  {} (max body {}, header timeout {}, body timeout {}, at most {} connections)",
+            c.webhook.listen,
+            c.webhook.max_body,
+            c.webhook.header_timeout,
+            c.webhook.body_timeout,
+            c.webhook.max_connections
+        );
+        let _ = writeln!(s, "source:   ingest: POST /api/ingest, camgate's JSON event model, {auth}");
+    } else {
+        let _ = writeln!(s, "webhook:  off (no push sources)");
+    }
+    for sink in c.sinks() {
+        let d = sink.delivery();
+        let what = match &sink {
+            SinkConfig::Log { .. } => "one log line per event".to_string(),
+            SinkConfig::Jsonl { path, .. } if path == Path::new("-") => "JSON lines to standard output".to_string(),
+            SinkConfig::Jsonl { path, .. } => format!("JSON lines to {}", path.display()),
+        };
+        let _ = writeln!(
+            s,
+            "sink:     {} ({}): {what}; batches of {}, retry {}..{}",
+            sink.name(),
+            sink.type_name(),
+            d.batch,
+            d.retry_initial,
+            d.retry_max
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describe_never_shows_the_token() {
+        let c = Config::from_toml("[webhook]\ntoken = \"hunter2-secret\"\n", "t.toml").unwrap();
+        let d = describe(&c, &ConfigOrigin::File("t.toml".into()));
+        assert!(!d.contains("hunter2"), "{d}");
+        assert!(d.contains("token required"), "{d}");
+    }
+
+    #[test]
+    fn explicit_missing_file_is_an_error() {
+        let e = load(Some(Path::new("/nonexistent/camgate.toml"))).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/camgate.toml"), "{e}");
+    }
+}

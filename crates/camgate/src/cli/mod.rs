@@ -1,0 +1,227 @@
+//! The `camgate` command line. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
+
+mod demo;
+mod events;
+mod load;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+pub use load::{ConfigOrigin, DEFAULT_CONFIG, describe, load};
+
+/// camgate: one gateway for the events of every camera.
+#[derive(Debug, Parser)]
+#[command(name = "camgate", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway (the daemon).
+    Run {
+        /// Configuration file; without it `camgate.toml` is used when present, else defaults.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
+    /// Check a configuration file and print what would run.
+    Check {
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
+    /// Run the gateway against built-in simulated devices, on loopback only.
+    Demo(demo::DemoArgs),
+    /// Run one simulated device against any camgate.
+    Sim {
+        #[command(subcommand)]
+        vendor: SimVendor,
+    },
+    /// Query the store, or follow it as events arrive.
+    Events(events::EventsArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimVendor {
+    /// A script posting a mix of events in camgate's own JSON to `/api/ingest`.
+    Generic {
+        /// Base URL of the webhook listener, e.g. http://127.0.0.1:5050
+        #[arg(long)]
+        target: String,
+        /// Events per second.
+        #[arg(long, default_value_t = 5.0)]
+        rate: f64,
+        /// Stop after this many events (default: until interrupted).
+        #[arg(long)]
+        count: Option<u64>,
+        /// Shared ingest token, when the gateway requires one.
+        #[arg(long, env = "CAMGATE_INGEST_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    match cli.command {
+        Command::Check { config } => check(config),
+        Command::Run { config } => run(config),
+        Command::Demo(args) => demo::demo(args),
+        Command::Sim { vendor } => sim(vendor),
+        Command::Events(args) => events::events(args),
+    }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("camgate").build()
+}
+
+/// Raise the open-file limit to the hard limit: every device connection is a descriptor.
+fn raise_fd_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(limit = n, "open file limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open file limit"),
+    }
+}
+
+fn check(config: Option<PathBuf>) -> ExitCode {
+    match load(config.as_deref()) {
+        Ok((c, origin)) => {
+            print!("{}", describe(&c, &origin));
+            println!("configuration OK");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Wait for SIGINT or SIGTERM; after the first, a second one exits at once.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+        let mut int = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received; stopping (a second signal exits at once)"),
+            _ = int.recv() => tracing::info!("SIGINT received; stopping (a second signal exits at once)"),
+        }
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+            eprintln!("second signal: exiting at once");
+            std::process::exit(130);
+        });
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        tokio::spawn(async {
+            let _ = tokio::signal::ctrl_c().await;
+            std::process::exit(130);
+        });
+    }
+}
+
+fn run(config: Option<PathBuf>) -> ExitCode {
+    let (config, origin) = match load(config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let _guard = match crate::logging::init(&config.log) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    raise_fd_limit();
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::from(1);
+        }
+    };
+    let code = rt.block_on(async move {
+        match &origin {
+            ConfigOrigin::File(p) => tracing::info!(config = %p.display(), "configuration loaded"),
+            ConfigOrigin::Defaults => tracing::info!(
+                "no configuration file ({DEFAULT_CONFIG} not found); using the defaults: {}",
+                load::summary(&config)
+            ),
+        }
+        let gw = match crate::app::Gateway::start(&config).await {
+            Ok(gw) => gw,
+            Err(e) => {
+                tracing::error!("cannot start: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        tracing::info!(
+            webhook = gw.webhook_addr().map(|a| a.to_string()).unwrap_or_else(|| "off".into()),
+            http = gw.http_addr().map(|a| a.to_string()).unwrap_or_else(|| "off".into()),
+            head_seq = gw.store().head(),
+            "camgate {} running",
+            env!("CARGO_PKG_VERSION")
+        );
+        wait_for_signal().await;
+        gw.shutdown().await;
+        ExitCode::SUCCESS
+    });
+    // Do not wait for blocking tasks (stdin readers and the like) beyond the deadline.
+    rt.shutdown_timeout(Duration::from_millis(500));
+    code
+}
+
+fn sim(vendor: SimVendor) -> ExitCode {
+    let SimVendor::Generic { target, rate, count, token } = vendor;
+    if !(rate > 0.0 && rate.is_finite()) {
+        eprintln!("error: --rate must be a positive number of events per second");
+        return ExitCode::from(2);
+    }
+    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).try_init();
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    rt.block_on(async move {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let s = stop.clone();
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            s.cancel();
+        });
+        let generator = camgate_sim::generic::Generator::new(&target, rate).with_count(count).with_token(token);
+        match generator.run(stop).await {
+            Ok(stats) => {
+                eprintln!("{stats}");
+                if stats.failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        }
+    })
+}

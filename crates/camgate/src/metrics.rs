@@ -1,0 +1,178 @@
+//! Prometheus metrics, one registry per gateway (served on `/metrics`).
+//!
+//! `prometheus-client` rather than the global `metrics` facade: several gateways can run in
+//! one process (tests, embedders) and each needs its own registry; label sets are typed.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use camgate_core::Kind;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Distinct `source` label values kept before further sources are counted as `_other`, so
+/// that a client posting random source names cannot grow the metrics without bound.
+const MAX_SOURCES: usize = 1024;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    pub source: String,
+    pub kind: String,
+}
+
+impl EventLabels {
+    pub fn new(source: &str, kind: Kind) -> Self {
+        EventLabels { source: source.to_owned(), kind: kind.as_str().to_owned() }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabels {
+    pub source: String,
+}
+
+impl SourceLabels {
+    pub fn new(source: &str) -> Self {
+        SourceLabels { source: source.to_owned() }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SinkLabels {
+    pub sink: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: String,
+}
+
+impl ReasonLabels {
+    pub fn new(reason: &str) -> Self {
+        ReasonLabels { reason: reason.to_owned() }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabels {
+    pub listener: String,
+}
+
+/// Every metric camgate exports.
+pub struct Metrics {
+    registry: Registry,
+    sources: Mutex<HashSet<String>>,
+    pub events_stored: Family<EventLabels, Counter>,
+    pub events_duplicate: Family<EventLabels, Counter>,
+    pub dead_letters: Family<SourceLabels, Counter>,
+    pub ingest_rejected: Family<ReasonLabels, Counter>,
+    pub writer_batch_events: Histogram,
+    pub writer_commit_seconds: Histogram,
+    pub writer_errors: Family<ReasonLabels, Counter>,
+    pub sink_delivered: Family<SinkLabels, Counter>,
+    pub sink_failures: Family<SinkLabels, Counter>,
+    pub sink_lag_events: Family<SinkLabels, Gauge>,
+    pub sink_lag_seconds: Family<SinkLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    pub connections_refused: Family<ListenerLabels, Counter>,
+    pub connections_open: Family<ListenerLabels, Gauge>,
+    pub bus_lagged: Counter,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("camgate");
+        let m = Metrics {
+            registry: Registry::default(),
+            sources: Mutex::new(HashSet::new()),
+            events_stored: Family::default(),
+            events_duplicate: Family::default(),
+            dead_letters: Family::default(),
+            ingest_rejected: Family::default(),
+            writer_batch_events: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
+            writer_commit_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+            writer_errors: Family::default(),
+            sink_delivered: Family::default(),
+            sink_failures: Family::default(),
+            sink_lag_events: Family::default(),
+            sink_lag_seconds: Family::default(),
+            connections_refused: Family::default(),
+            connections_open: Family::default(),
+            bus_lagged: Counter::default(),
+        };
+        registry.register("events_stored", "Events committed to the store", m.events_stored.clone());
+        registry.register(
+            "events_duplicate",
+            "Events not stored because their key was already stored",
+            m.events_duplicate.clone(),
+        );
+        registry.register("dead_letters", "Payloads that could not be parsed, kept verbatim", m.dead_letters.clone());
+        registry.register("ingest_rejected", "Requests to /api/ingest refused, by reason", m.ingest_rejected.clone());
+        registry.register("writer_batch_events", "Events per store transaction", m.writer_batch_events.clone());
+        registry.register(
+            "writer_commit_seconds",
+            "Time to write and commit one store transaction",
+            m.writer_commit_seconds.clone(),
+        );
+        registry.register("writer_errors", "Store transactions that failed, by reason", m.writer_errors.clone());
+        registry.register("sink_delivered", "Events a sink delivered", m.sink_delivered.clone());
+        registry.register("sink_failures", "Failed delivery attempts of a sink", m.sink_failures.clone());
+        registry.register("sink_lag_events", "Stored events a sink has not delivered yet", m.sink_lag_events.clone());
+        registry.register(
+            "sink_lag_seconds",
+            "Age of the oldest event a sink has not delivered yet",
+            m.sink_lag_seconds.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections closed at once because a listener was at its limit",
+            m.connections_refused.clone(),
+        );
+        registry.register("connections_open", "Open connections per listener", m.connections_open.clone());
+        registry.register("bus_lagged", "Live events a slow live subscriber missed", m.bus_lagged.clone());
+        Metrics { registry, ..m }
+    }
+
+    /// The `source` label for a source name, bounded in cardinality.
+    pub fn source_label(&self, source: &str) -> String {
+        let mut known = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        if known.contains(source) {
+            return source.to_owned();
+        }
+        if known.len() < MAX_SOURCES {
+            known.insert(source.to_owned());
+            return source.to_owned();
+        }
+        "_other".to_owned()
+    }
+
+    pub fn event_labels(&self, source: &str, kind: Kind) -> EventLabels {
+        EventLabels { source: self.source_label(source), kind: kind.as_str().to_owned() }
+    }
+
+    pub fn sink_labels(sink: &str) -> SinkLabels {
+        SinkLabels { sink: sink.to_owned() }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
+        out
+    }
+}

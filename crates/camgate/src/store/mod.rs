@@ -1,0 +1,410 @@
+//! The store: events, dead letters and sink cursors in SQLite, images as files.
+//!
+//! It is the outbox of the data flow. Sources [`append`](Store::append) events and get an
+//! answer only after the transaction committed; one writer task groups concurrent appends
+//! into one transaction (group commit). Sinks read after their own cursor and advance it.
+
+mod images;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use camgate_core::config::{Config, Synchronous};
+use camgate_core::{Event, Image, Kind};
+use jiff::Timestamp;
+use serde::Serialize;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqliteConnection};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::Bus;
+use crate::metrics::Metrics;
+
+pub use images::ImageStore;
+
+/// An event with its place in the store.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredEvent {
+    pub seq: u64,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// What [`Store::append`] did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// The key was new; the event is stored under this seq.
+    New(u64),
+    /// An event with the same key was already stored; nothing was written.
+    Duplicate,
+}
+
+/// A payload that could not be parsed, kept verbatim.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub source: String,
+    pub received_at: Timestamp,
+    pub reason: String,
+    pub payload: Vec<u8>,
+}
+
+/// Which events to read.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub source: Option<String>,
+    pub kind: Option<Kind>,
+}
+
+/// Why the store could not do what was asked.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store is full: {0}; free disk space or raise store.max_size")]
+    Full(String),
+    #[error("the store is shutting down and takes no more writes")]
+    Closed,
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("image file error: {0}")]
+    Image(String),
+    #[error("stored event {seq} is not valid JSON: {message}")]
+    Corrupt { seq: u64, message: String },
+}
+
+impl StoreError {
+    /// Whether the caller should answer "try again later" (HTTP 503) rather than "broken".
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Full(_) | StoreError::Closed | StoreError::Database(_) | StoreError::Image(_))
+    }
+
+    fn from_sqlx(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e {
+            // SQLITE_FULL (13) and its extended codes: the disk or max_page_count is exhausted.
+            if db.code().and_then(|c| c.parse::<i64>().ok()).is_some_and(|c| c & 0xff == 13) {
+                return StoreError::Full(db.message().to_string());
+            }
+        }
+        StoreError::Database(e.to_string())
+    }
+}
+
+/// How to open the store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub database: PathBuf,
+    pub data_dir: PathBuf,
+    pub batch_max: usize,
+    pub batch_linger: Duration,
+    pub queue: usize,
+    pub synchronous: Synchronous,
+    pub max_size: Option<u64>,
+}
+
+impl StoreOptions {
+    pub fn from_config(c: &Config) -> Self {
+        StoreOptions {
+            database: c.database_path(),
+            data_dir: c.site.data_dir.clone(),
+            batch_max: c.store.batch_max,
+            batch_linger: c.store.batch_linger.get(),
+            queue: c.store.queue,
+            synchronous: c.store.synchronous,
+            max_size: c.store.max_size.map(|s| s.get()),
+        }
+    }
+
+    /// Defaults for a database in `data_dir` (tests, benches, the library).
+    pub fn in_dir(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        StoreOptions {
+            database: data_dir.join("camgate.db"),
+            data_dir,
+            batch_max: 1000,
+            batch_linger: Duration::from_millis(2),
+            queue: 16_384,
+            synchronous: Synchronous::Normal,
+            max_size: None,
+        }
+    }
+}
+
+/// A prepared write for the writer task.
+pub(crate) struct PreparedEvent {
+    event: Event,
+    json: String,
+}
+
+pub(crate) enum WriteOp {
+    Append { events: Vec<PreparedEvent>, reply: oneshot::Sender<Result<Vec<Appended>, StoreError>> },
+    DeadLetter { letter: DeadLetter, reply: oneshot::Sender<Result<(), StoreError>> },
+    SetCursor { sink: String, seq: u64, reply: oneshot::Sender<Result<(), StoreError>> },
+}
+
+impl WriteOp {
+    fn weight(&self) -> usize {
+        match self {
+            WriteOp::Append { events, .. } => events.len(),
+            _ => 1,
+        }
+    }
+}
+
+struct Inner {
+    pool: SqlitePool,
+    tx: mpsc::Sender<WriteOp>,
+    head: watch::Receiver<u64>,
+    images: ImageStore,
+}
+
+/// A handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+/// The writer task; [`close`](Writer::close) it to flush and stop.
+pub struct Writer {
+    close: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Writer {
+    /// Stop taking writes, commit everything already queued, and wait for the task.
+    pub async fn close(self) {
+        self.close.cancel();
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "the store writer task failed");
+        }
+    }
+}
+
+fn connect_options(o: &StoreOptions) -> SqliteConnectOptions {
+    SqliteConnectOptions::from_str("sqlite://")
+        .expect("static sqlite url")
+        .filename(&o.database)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(match o.synchronous {
+            Synchronous::Normal => SqliteSynchronous::Normal,
+            Synchronous::Full => SqliteSynchronous::Full,
+        })
+        .busy_timeout(Duration::from_secs(10))
+}
+
+impl Store {
+    /// Open (and migrate) the database, start the writer task.
+    pub async fn open(o: StoreOptions, metrics: Arc<Metrics>, bus: Bus) -> Result<(Store, Writer), StoreError> {
+        if let Some(dir) = o.database.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Database(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        use sqlx::Connection;
+        let mut conn = SqliteConnection::connect_with(&connect_options(&o))
+            .await
+            .map_err(|e| StoreError::Database(format!("cannot open database {}: {e}", o.database.display())))?;
+        MIGRATOR
+            .run(&mut conn)
+            .await
+            .map_err(|e| StoreError::Database(format!("migrating {}: {e}", o.database.display())))?;
+        if let Some(max) = o.max_size {
+            let page_size: i64 =
+                sqlx::query_scalar("PRAGMA page_size").fetch_one(&mut conn).await.map_err(StoreError::from_sqlx)?;
+            let pages = (max as i64 / page_size.max(512)).max(1);
+            sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA max_page_count = {pages}")))
+                .execute(&mut conn)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        }
+        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(1)
+            .connect_with(connect_options(&o).read_only(true))
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        let (head_tx, head_rx) = watch::channel(head as u64);
+        let (tx, rx) = mpsc::channel(o.queue);
+        let close = CancellationToken::new();
+        let task = tokio::spawn(
+            writer::Writer { conn, rx, head: head_tx, batch_max: o.batch_max, linger: o.batch_linger, metrics, bus }
+                .run(close.clone()),
+        );
+        let store = Store { inner: Arc::new(Inner { pool, tx, head: head_rx, images: ImageStore::new(&o.data_dir) }) };
+        Ok((store, Writer { close, task }))
+    }
+
+    /// Append one event; returns after the transaction committed.
+    pub async fn append(&self, event: Event) -> Result<Appended, StoreError> {
+        Ok(self.append_many(vec![event]).await?[0])
+    }
+
+    /// Append several events in one write; the outcomes come back in the same order.
+    pub async fn append_many(&self, events: Vec<Event>) -> Result<Vec<Appended>, StoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let events = events
+            .into_iter()
+            .map(|event| {
+                let json = serde_json::to_string(&event).expect("events always serialise");
+                PreparedEvent { event, json }
+            })
+            .collect();
+        let (reply, rx) = oneshot::channel();
+        self.send(WriteOp::Append { events, reply }).await?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Write the images to files, then append the event with them. Files of an event that
+    /// turns out to be a duplicate, or whose commit fails, are removed again.
+    pub async fn append_with_images(
+        &self,
+        mut event: Event,
+        images: Vec<(String, Vec<u8>)>,
+    ) -> Result<Appended, StoreError> {
+        let mut written: Vec<Image> = Vec::with_capacity(images.len());
+        for (role, bytes) in images {
+            match self.inner.images.save(&event, &role, &bytes).await {
+                Ok(img) => written.push(img),
+                Err(e) => {
+                    self.inner.images.remove(&written).await;
+                    return Err(e);
+                }
+            }
+        }
+        event.images.extend(written.iter().cloned());
+        let outcome = self.append(event).await;
+        if !matches!(outcome, Ok(Appended::New(_))) {
+            self.inner.images.remove(&written).await;
+        }
+        outcome
+    }
+
+    /// Keep a payload that could not be parsed; returns after commit.
+    pub async fn dead_letter(&self, letter: DeadLetter) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(WriteOp::DeadLetter { letter, reply }).await?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Record that `sink` delivered everything up to `seq`.
+    pub async fn set_cursor(&self, sink: &str, seq: u64) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(WriteOp::SetCursor { sink: sink.to_owned(), seq, reply }).await?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn send(&self, op: WriteOp) -> Result<(), StoreError> {
+        self.inner.tx.send(op).await.map_err(|_| StoreError::Closed)
+    }
+
+    /// The last seq `sink` delivered (0 when it never delivered).
+    pub async fn cursor(&self, sink: &str) -> Result<u64, StoreError> {
+        let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM sink_cursors WHERE sink = ?")
+            .bind(sink)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(seq.unwrap_or(0) as u64)
+    }
+
+    /// The highest committed seq.
+    pub fn head(&self) -> u64 {
+        *self.inner.head.borrow()
+    }
+
+    /// Follow the highest committed seq.
+    pub fn watch_head(&self) -> watch::Receiver<u64> {
+        self.inner.head.clone()
+    }
+
+    /// Events with `seq > after`, oldest first, at most `limit`.
+    pub async fn read_after(
+        &self,
+        after: u64,
+        limit: u32,
+        filter: &EventFilter,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut sql = String::from("SELECT seq, body FROM events WHERE seq > ?");
+        if filter.source.is_some() {
+            sql.push_str(" AND source = ?");
+        }
+        if filter.kind.is_some() {
+            sql.push_str(" AND kind = ?");
+        }
+        sql.push_str(" ORDER BY seq LIMIT ?");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after as i64);
+        if let Some(s) = &filter.source {
+            q = q.bind(s.as_str());
+        }
+        if let Some(k) = filter.kind {
+            q = q.bind(k.as_str());
+        }
+        let rows = q.bind(i64::from(limit)).fetch_all(&self.inner.pool).await.map_err(StoreError::from_sqlx)?;
+        rows.iter()
+            .map(|row| {
+                let seq = row.get::<i64, _>(0) as u64;
+                let body: &str = row.get(1);
+                serde_json::from_str(body)
+                    .map(|event| StoredEvent { seq, event })
+                    .map_err(|e| StoreError::Corrupt { seq, message: e.to_string() })
+            })
+            .collect()
+    }
+
+    /// `received_at` of the event stored under `seq`.
+    pub async fn received_at(&self, seq: u64) -> Result<Option<Timestamp>, StoreError> {
+        let us: Option<i64> = sqlx::query_scalar("SELECT received_at_us FROM events WHERE seq = ?")
+            .bind(seq as i64)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(us.and_then(|us| Timestamp::from_microsecond(us).ok()))
+    }
+
+    /// How many events are stored under `key` (0 or 1).
+    pub async fn count_key(&self, key: &str) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE key = ?")
+            .bind(key)
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(n as u64)
+    }
+
+    /// The newest dead letters, newest first.
+    pub async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, StoreError> {
+        let rows =
+            sqlx::query("SELECT source, received_at_us, reason, payload FROM dead_letters ORDER BY id DESC LIMIT ?")
+                .bind(i64::from(limit))
+                .fetch_all(&self.inner.pool)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        Ok(rows
+            .iter()
+            .map(|r| DeadLetter {
+                source: r.get(0),
+                received_at: Timestamp::from_microsecond(r.get(1)).unwrap_or(Timestamp::UNIX_EPOCH),
+                reason: r.get(2),
+                payload: r.get(3),
+            })
+            .collect())
+    }
+
+    /// The directory images are stored under.
+    pub fn images_root(&self) -> &Path {
+        self.inner.images.root()
+    }
+}
+
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,217 @@
+use std::sync::Arc;
+
+use camgate_core::{Event, Kind, Vendor};
+
+use super::*;
+use crate::bus::Bus;
+use crate::metrics::Metrics;
+
+fn event(key: &str) -> Event {
+    Event::new(key, "cam-1", Vendor::Generic, Kind::Motion)
+}
+
+async fn open(dir: &std::path::Path) -> (Store, Writer, Arc<Metrics>) {
+    let metrics = Arc::new(Metrics::new());
+    let (s, w) = Store::open(StoreOptions::in_dir(dir), metrics.clone(), Bus::default()).await.unwrap();
+    (s, w, metrics)
+}
+
+#[tokio::test]
+async fn duplicate_keys_are_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, writer, metrics) = open(dir.path()).await;
+    assert_eq!(store.append(event("a")).await.unwrap(), Appended::New(1));
+    assert_eq!(store.append(event("a")).await.unwrap(), Appended::Duplicate);
+    // Duplicates inside one batch: the first is new, the rest are duplicates.
+    let out = store.append_many(vec![event("b"), event("a"), event("b"), event("c")]).await.unwrap();
+    assert_eq!(out, [Appended::New(2), Appended::Duplicate, Appended::Duplicate, Appended::New(3)]);
+    assert_eq!(store.count_key("a").await.unwrap(), 1);
+    assert_eq!(store.count_key("b").await.unwrap(), 1);
+    assert_eq!(store.head(), 3);
+    let all = store.read_after(0, 100, &EventFilter::default()).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.event.key.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
+    let text = metrics.render();
+    assert!(text.contains(r#"camgate_events_stored_total{source="cam-1",kind="motion"} 3"#), "{text}");
+    assert!(text.contains(r#"camgate_events_duplicate_total{source="cam-1",kind="motion"} 3"#), "{text}");
+    writer.close().await;
+}
+
+#[tokio::test]
+async fn concurrent_appends_are_grouped_and_all_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, writer, metrics) = open(dir.path()).await;
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..250 {
+                assert!(matches!(store.append(event(&format!("{t}-{i}"))).await.unwrap(), Appended::New(_)));
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(store.head(), 2000);
+    let text = metrics.render();
+    // Fewer transactions than events: group commit happened.
+    let count_line = text.lines().find(|l| l.starts_with("camgate_writer_batch_events_count")).unwrap();
+    let commits: u64 = count_line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(commits < 2000, "{commits} commits for 2000 events");
+    writer.close().await;
+}
+
+#[tokio::test]
+async fn cursors_survive_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, writer, _) = open(dir.path()).await;
+    store.append_many((0..5).map(|i| event(&i.to_string())).collect()).await.unwrap();
+    assert_eq!(store.cursor("jsonl").await.unwrap(), 0);
+    store.set_cursor("jsonl", 3).await.unwrap();
+    store.set_cursor("log", 5).await.unwrap();
+    // A cursor never moves back.
+    store.set_cursor("log", 2).await.unwrap();
+    writer.close().await;
+    drop(store);
+
+    let (store, writer, _) = open(dir.path()).await;
+    assert_eq!(store.cursor("jsonl").await.unwrap(), 3);
+    assert_eq!(store.cursor("log").await.unwrap(), 5);
+    assert_eq!(store.head(), 5, "head seq is restored");
+    assert_eq!(store.append(event("new")).await.unwrap(), Appended::New(6));
+    writer.close().await;
+}
+
+#[tokio::test]
+async fn dead_letters_are_kept_verbatim() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, writer, metrics) = open(dir.path()).await;
+    let payload = b"<config><broken".to_vec();
+    store
+        .dead_letter(DeadLetter {
+            source: "10.0.0.9".into(),
+            received_at: jiff::Timestamp::now(),
+            reason: "unexpected end of XML".into(),
+            payload: payload.clone(),
+        })
+        .await
+        .unwrap();
+    let got = store.dead_letters(10).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].payload, payload);
+    assert_eq!(got[0].reason, "unexpected end of XML");
+    assert!(metrics.render().contains(r#"camgate_dead_letters_total{source="10.0.0.9"} 1"#));
+    writer.close().await;
+}
+
+#[tokio::test]
+async fn filters_by_source_and_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, writer, _) = open(dir.path()).await;
+    let mut a = event("1");
+    a.source = "gate".into();
+    a.kind = Kind::Plate;
+    store.append_many(vec![a, event("2"), event("3")]).await.unwrap();
+    let f = EventFilter { source: Some("gate".into()), kind: None };
+    assert_eq!(store.read_after(0, 10, &f).await.unwrap().len(), 1);
+    let f = EventFilter { source: None, kind: Some(Kind::Motion) };
+    let got = store.read_after(0, 10, &f).await.unwrap();
+    assert_eq!(got.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
+    assert_eq!(store.read_after(2, 10, &EventFilter::default()).await.unwrap().len(), 1);
+    writer.close().await;
+}
+
+#[tokio::test]
+async fn images_are_files_with_size_and_hash_and_duplicates_leave_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, writer, _) = open(dir.path()).await;
+    let jpeg = camgate_sim::generic::TINY_JPEG.to_vec();
+    let e = event("img");
+    let day = e.received_at.to_zoned(jiff::tz::TimeZone::UTC).date();
+    assert_eq!(store.append_with_images(e, vec![("source".into(), jpeg.clone())]).await.unwrap(), Appended::New(1));
+    let stored = &store.read_after(0, 1, &EventFilter::default()).await.unwrap()[0].event;
+    let img = &stored.images[0];
+    assert_eq!(img.role, "source");
+    assert!(img.path.starts_with(&format!("images/{:04}/{:02}/{:02}/", day.year(), day.month(), day.day())));
+    assert!(img.path.ends_with("-source.jpg"));
+    assert_eq!(img.bytes, jpeg.len() as u64);
+    assert_eq!(img.sha256, hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&jpeg)));
+    assert_eq!(std::fs::read(dir.path().join(&img.path)).unwrap(), jpeg);
+
+    // The same key again: not stored, and its image file is removed.
+    let dup = event("img");
+    let outcome = store.append_with_images(dup, vec![("source".into(), jpeg.clone())]).await.unwrap();
+    assert_eq!(outcome, Appended::Duplicate);
+    let files: Vec<_> = walk(&dir.path().join("images"));
+    assert_eq!(files.len(), 1, "{files:?}");
+    writer.close().await;
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_full_store_refuses_writes_clearly_and_keeps_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = StoreOptions::in_dir(dir.path());
+    o.max_size = Some(256 * 1024);
+    let metrics = Arc::new(Metrics::new());
+    let (store, writer) = Store::open(o, metrics.clone(), Bus::default()).await.unwrap();
+    let big = serde_json::json!({ "pad": "x".repeat(4000) });
+    let mut stored = 0u64;
+    let err = loop {
+        let mut e = event(&format!("k{stored}"));
+        e.data = Some(big.clone());
+        match store.append(e).await {
+            Ok(Appended::New(_)) => stored += 1,
+            Ok(Appended::Duplicate) => unreachable!(),
+            Err(e) => break e,
+        }
+        assert!(stored < 1000, "the size limit never hit");
+    };
+    assert!(matches!(err, StoreError::Full(_)), "{err:?}");
+    assert!(err.is_unavailable());
+    assert!(err.to_string().contains("full"), "{err}");
+    // Nothing half-written: every stored event reads back whole, the failed one is absent.
+    let all = store.read_after(0, 1000, &EventFilter::default()).await.unwrap();
+    assert_eq!(all.len() as u64, stored);
+    assert_eq!(store.count_key(&format!("k{stored}")).await.unwrap(), 0);
+    // Small writes that fit still work (the writer survived the error).
+    store.set_cursor("log", 1).await.unwrap();
+    assert!(metrics.render().contains(r#"camgate_writer_errors_total{reason="full"}"#));
+    writer.close().await;
+}
+
+#[tokio::test]
+async fn closed_store_refuses_and_flushes_queued_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, writer, _) = open(dir.path()).await;
+    let pending: Vec<_> = (0..100)
+        .map(|i| {
+            let s = store.clone();
+            tokio::spawn(async move { s.append(event(&format!("q{i}"))).await })
+        })
+        .collect();
+    // Let the appends queue up, then close: everything queued commits.
+    tokio::task::yield_now().await;
+    writer.close().await;
+    let mut committed = 0;
+    for p in pending {
+        match p.await.unwrap() {
+            Ok(Appended::New(_)) => committed += 1,
+            Ok(Appended::Duplicate) => unreachable!(),
+            Err(e) => assert!(matches!(e, StoreError::Closed), "{e:?}"),
+        }
+    }
+    assert!(matches!(store.append(event("late")).await, Err(StoreError::Closed)));
+    drop(store);
+    let (store, writer, _) = open(dir.path()).await;
+    assert_eq!(store.head(), committed, "every acknowledged append is stored");
+    writer.close().await;
+}

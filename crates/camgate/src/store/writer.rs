@@ -1,0 +1,273 @@
+//! The one task that writes to SQLite: group commit of everything queued.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::{Connection, Row, SqliteConnection};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{Appended, PreparedEvent, StoreError, StoredEvent, WriteOp};
+use crate::bus::Bus;
+use crate::metrics::{Metrics, ReasonLabels, SourceLabels};
+
+/// Rows per multi-row INSERT: 8 columns × 64 rows stays far below SQLite's bind limit and
+/// gives at most 64 distinct statements for sqlx's statement cache.
+const ROWS_PER_INSERT: usize = 64;
+
+pub(super) struct Writer {
+    pub conn: SqliteConnection,
+    pub rx: mpsc::Receiver<WriteOp>,
+    pub head: watch::Sender<u64>,
+    pub batch_max: usize,
+    pub linger: Duration,
+    pub metrics: Arc<Metrics>,
+    pub bus: Bus,
+}
+
+impl Writer {
+    pub async fn run(mut self, close: CancellationToken) {
+        let mut closing = false;
+        loop {
+            let first = if closing {
+                self.rx.recv().await
+            } else {
+                tokio::select! {
+                    op = self.rx.recv() => op,
+                    () = close.cancelled() => {
+                        // No new writes; what is queued still commits.
+                        self.rx.close();
+                        closing = true;
+                        continue;
+                    }
+                }
+            };
+            let Some(first) = first else { break };
+            let batch = self.collect(first, closing).await;
+            self.commit(batch).await;
+        }
+        if let Err(e) = self.conn.close().await {
+            tracing::warn!(error = %e, "closing the database connection");
+        }
+        tracing::debug!("store writer stopped");
+    }
+
+    /// Gather ops until `batch_max` events or `linger` after the first one.
+    async fn collect(&mut self, first: WriteOp, closing: bool) -> Vec<WriteOp> {
+        let deadline = Instant::now() + self.linger;
+        let mut weight = first.weight();
+        let mut batch = vec![first];
+        while weight < self.batch_max {
+            let op = match self.rx.try_recv() {
+                Ok(op) => op,
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) if closing => break,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    tokio::select! {
+                        op = self.rx.recv() => match op { Some(op) => op, None => break },
+                        () = tokio::time::sleep_until(deadline) => break,
+                    }
+                }
+            };
+            weight += op.weight();
+            batch.push(op);
+        }
+        batch
+    }
+
+    async fn commit(&mut self, batch: Vec<WriteOp>) {
+        let started = std::time::Instant::now();
+        let events: usize =
+            batch.iter().map(|op| if let WriteOp::Append { events, .. } = op { events.len() } else { 0 }).sum();
+        let result = write_batch(&mut self.conn, &batch).await;
+        let elapsed = started.elapsed();
+        self.metrics.writer_commit_seconds.observe(elapsed.as_secs_f64());
+        self.metrics.writer_batch_events.observe(events as f64);
+        let mut outcomes = match result {
+            Ok(o) => o.into_iter(),
+            Err(e) => {
+                self.metrics.writer_errors.get_or_create(&ReasonLabels::new(error_reason(&e))).inc();
+                tracing::error!(error = %e, ops = batch.len(), events, "store write failed; the writes are refused");
+                for op in batch {
+                    match op {
+                        WriteOp::Append { reply, .. } => drop(reply.send(Err(e.clone()))),
+                        WriteOp::DeadLetter { reply, .. } | WriteOp::SetCursor { reply, .. } => {
+                            drop(reply.send(Err(e.clone())))
+                        }
+                    }
+                }
+                return;
+            }
+        };
+        let mut head = *self.head.borrow();
+        for op in batch {
+            match op {
+                WriteOp::Append { events, reply } => {
+                    let results: Vec<Appended> = outcomes.by_ref().take(events.len()).collect();
+                    for (p, r) in events.iter().zip(&results) {
+                        let labels = self.metrics.event_labels(&p.event.source, p.event.kind);
+                        match r {
+                            Appended::New(seq) => {
+                                head = head.max(*seq);
+                                self.metrics.events_stored.get_or_create(&labels).inc();
+                            }
+                            Appended::Duplicate => {
+                                self.metrics.events_duplicate.get_or_create(&labels).inc();
+                            }
+                        }
+                    }
+                    for (p, r) in events.into_iter().zip(&results) {
+                        if let Appended::New(seq) = r {
+                            self.bus.publish(Arc::new(StoredEvent { seq: *seq, event: p.event }));
+                        }
+                    }
+                    let _ = reply.send(Ok(results));
+                }
+                WriteOp::DeadLetter { letter, reply } => {
+                    self.metrics
+                        .dead_letters
+                        .get_or_create(&SourceLabels { source: self.metrics.source_label(&letter.source) })
+                        .inc();
+                    let _ = reply.send(Ok(()));
+                }
+                WriteOp::SetCursor { reply, .. } => {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+        }
+        self.head.send_if_modified(|h| {
+            let changed = head > *h;
+            *h = (*h).max(head);
+            changed
+        });
+    }
+}
+
+fn error_reason(e: &StoreError) -> &'static str {
+    match e {
+        StoreError::Full(_) => "full",
+        StoreError::Closed => "closed",
+        StoreError::Database(_) | StoreError::Corrupt { .. } => "database",
+        StoreError::Image(_) => "image",
+    }
+}
+
+fn micros(t: jiff::Timestamp) -> i64 {
+    t.as_microsecond()
+}
+
+/// Write every op of the batch in one transaction. Returns the append outcomes of all
+/// `Append` ops, flattened in order.
+async fn write_batch(conn: &mut SqliteConnection, batch: &[WriteOp]) -> Result<Vec<Appended>, StoreError> {
+    let mut tx = conn.begin().await.map_err(StoreError::from_sqlx)?;
+    let all: Vec<&PreparedEvent> = batch
+        .iter()
+        .flat_map(|op| match op {
+            WriteOp::Append { events, .. } => events.as_slice(),
+            _ => &[],
+        })
+        .collect();
+    // The first occurrence of a key in the batch is the one that may be new.
+    let mut first_of: HashMap<&str, usize> = HashMap::with_capacity(all.len());
+    let unique: Vec<&PreparedEvent> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| *first_of.entry(p.event.key.as_str()).or_insert(*i) == *i)
+        .map(|(_, p)| *p)
+        .collect();
+    let mut inserted: HashMap<String, u64> = HashMap::with_capacity(unique.len());
+    for chunk in unique.chunks(ROWS_PER_INSERT) {
+        // Leave out keys already stored. (INSERT ... ON CONFLICT DO NOTHING would do it in one
+        // statement, but SQLite spends an AUTOINCREMENT value on every ignored row, leaving
+        // gaps in `seq`.)
+        let mut sql = String::with_capacity(48 + chunk.len() * 2);
+        sql.push_str("SELECT key FROM events WHERE key IN (");
+        for i in 0..chunk.len() {
+            sql.push_str(if i == 0 { "?" } else { ",?" });
+        }
+        sql.push(')');
+        let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+        for p in chunk {
+            q = q.bind(p.event.key.as_str());
+        }
+        let existing: std::collections::HashSet<String> =
+            q.fetch_all(&mut *tx).await.map_err(StoreError::from_sqlx)?.into_iter().collect();
+        let fresh: Vec<&&PreparedEvent> = chunk.iter().filter(|p| !existing.contains(&p.event.key)).collect();
+        if fresh.is_empty() {
+            continue;
+        }
+        let mut sql = String::with_capacity(120 + fresh.len() * 20);
+        sql.push_str(
+            "INSERT INTO events (key, id, source, vendor, kind, occurred_at_us, received_at_us, body) VALUES ",
+        );
+        for i in 0..fresh.len() {
+            sql.push_str(if i == 0 { "(?,?,?,?,?,?,?,?)" } else { ",(?,?,?,?,?,?,?,?)" });
+        }
+        sql.push_str(" RETURNING seq, key");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for p in fresh {
+            let e = &p.event;
+            q = q
+                .bind(e.key.as_str())
+                .bind(e.id.to_string())
+                .bind(e.source.as_str())
+                .bind(vendor_str(e.vendor))
+                .bind(e.kind.as_str())
+                .bind(e.occurred_at.map(micros))
+                .bind(micros(e.received_at))
+                .bind(p.json.as_str());
+        }
+        for row in q.fetch_all(&mut *tx).await.map_err(StoreError::from_sqlx)? {
+            inserted.insert(row.get::<String, _>(1), row.get::<i64, _>(0) as u64);
+        }
+    }
+    for op in batch {
+        match op {
+            WriteOp::DeadLetter { letter, .. } => {
+                sqlx::query("INSERT INTO dead_letters (source, received_at_us, reason, payload) VALUES (?, ?, ?, ?)")
+                    .bind(letter.source.as_str())
+                    .bind(micros(letter.received_at))
+                    .bind(letter.reason.as_str())
+                    .bind(letter.payload.as_slice())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::from_sqlx)?;
+            }
+            WriteOp::SetCursor { sink, seq, .. } => {
+                sqlx::query(
+                    "INSERT INTO sink_cursors (sink, seq, updated_at_us) VALUES (?, ?, ?) \
+                     ON CONFLICT (sink) DO UPDATE SET seq = MAX(seq, excluded.seq), updated_at_us = excluded.updated_at_us",
+                )
+                .bind(sink.as_str())
+                .bind(*seq as i64)
+                .bind(micros(jiff::Timestamp::now()))
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+            }
+            WriteOp::Append { .. } => {}
+        }
+    }
+    tx.commit().await.map_err(StoreError::from_sqlx)?;
+    Ok(all
+        .iter()
+        .enumerate()
+        .map(|(i, p)| match inserted.get(p.event.key.as_str()) {
+            Some(seq) if first_of[p.event.key.as_str()] == i => Appended::New(*seq),
+            _ => Appended::Duplicate,
+        })
+        .collect())
+}
+
+fn vendor_str(v: camgate_core::Vendor) -> &'static str {
+    use camgate_core::Vendor::*;
+    match v {
+        Dahua => "dahua",
+        Hikvision => "hikvision",
+        Viewtron => "viewtron",
+        Avigilon => "avigilon",
+        Generic => "generic",
+    }
+}
