@@ -305,7 +305,7 @@ pub struct Event {
     /// When it happened, by the device's clock (UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occurred_at: Option<Timestamp>,
-    /// When camgate received it (UTC).
+    /// When camgate received it (UTC, to the millisecond).
     pub received_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plate: Option<Plate>,
@@ -339,7 +339,7 @@ impl Event {
             channel: None,
             rule: None,
             occurred_at: None,
-            received_at: Timestamp::now(),
+            received_at: crate::time::now_ms(),
             plate: None,
             face: None,
             objects: Vec::new(),

@@ -9,7 +9,7 @@ mod values;
 use std::collections::HashSet;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -150,12 +150,12 @@ pub struct WebhookConfig {
     pub token: Option<Secret>,
     /// The name of an environment variable that holds the token.
     pub token_env: Option<String>,
-    /// Time a client has to send a request's headers.
+    /// Time a client has to send a request's headers, counted from the moment the server
+    /// waits for them; on a keep-alive connection that includes the idle time between
+    /// requests, so it is also the idle limit.
     pub header_timeout: Dur,
     /// Time a client has to send a request's body.
     pub body_timeout: Dur,
-    /// A keep-alive connection with no request for this long is closed.
-    pub idle_timeout: Dur,
     /// Open connections at most; further ones are closed at once.
     pub max_connections: usize,
 }
@@ -168,9 +168,8 @@ impl Default for WebhookConfig {
             max_body: Size::mb(16),
             token: None,
             token_env: None,
-            header_timeout: Dur::secs(10),
+            header_timeout: Dur::secs(30),
             body_timeout: Dur::secs(30),
-            idle_timeout: Dur::secs(75),
             max_connections: 4096,
         }
     }
@@ -264,6 +263,14 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl ConfigError {
+    /// An error about `key` (a dotted path such as `log.level`) found by a later check;
+    /// `text` is the file's content, used to find the key's line.
+    pub fn for_key(text: &str, file: &str, key: &str, message: impl Into<String>) -> Self {
+        ConfigError { file: file.into(), line: line_of_key(text, key), key: Some(key.into()), message: message.into() }
+    }
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
 }
@@ -316,9 +323,17 @@ impl Config {
             let path = e.path().to_string();
             let inner = e.into_inner();
             let key = (path != "." && !path.is_empty()).then_some(path);
-            let line = inner
-                .span()
-                .map(|s| line_of(text, s.start))
+            // Inside `[[sink]]` (an internally tagged enum) serde loses the position of an
+            // unknown field; find the field's own line from its name.
+            let unknown = inner
+                .message()
+                .strip_prefix("unknown field `")
+                .and_then(|m| m.split('`').next())
+                .and_then(|field| key.as_deref().map(|k| format!("{k}.{field}")));
+            let line = unknown
+                .as_deref()
+                .and_then(|k| line_of_key(text, k))
+                .or_else(|| inner.span().map(|s| line_of(text, s.start)))
                 .or_else(|| key.as_deref().and_then(|k| line_of_key(text, k)));
             ConfigError { file: file.into(), line, key, message: inner.message().to_string() }
         })?;
@@ -366,16 +381,33 @@ impl Config {
         if self.webhook.max_connections == 0 {
             return Err(err("webhook.max_connections", "must be at least 1".into()));
         }
-        if self.log.max_size.get() < 1024 {
+        if self.log.max_size.get() < 1000 {
             return Err(err("log.max_size", format!("{} is too small; use at least 1KB", self.log.max_size)));
         }
-        if let Some(url) = &self.store.url
-            && !url.starts_with("sqlite:")
-        {
-            return Err(err(
-                "store.url",
-                format!("unsupported store {:?}: this version stores events in SQLite only (sqlite://PATH)", url.0),
-            ));
+        if self.log.keep == 0 {
+            return Err(err("log.keep", "must be at least 1 (rotated files to keep)".into()));
+        }
+        for (key, d) in [
+            ("webhook.header_timeout", self.webhook.header_timeout),
+            ("webhook.body_timeout", self.webhook.body_timeout),
+        ] {
+            if d.get().is_zero() {
+                return Err(err(key, "must be above zero".into()));
+            }
+        }
+        if let Some(url) = &self.store.url {
+            if !url.starts_with("sqlite:") {
+                return Err(err(
+                    "store.url",
+                    format!("unsupported store {:?}: this version stores events in SQLite only (sqlite://PATH)", url.0),
+                ));
+            }
+            if url.contains('?') {
+                return Err(err(
+                    "store.url",
+                    "options in the URL (`?...`) are not supported; use the [store] keys instead".into(),
+                ));
+            }
         }
         let mut names = HashSet::new();
         for (i, s) in self.sink.iter().enumerate() {
@@ -426,15 +458,10 @@ impl Config {
         match &self.store.url {
             Some(url) => {
                 let p = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-                PathBuf::from(p.split('?').next().unwrap_or(p))
+                PathBuf::from(p)
             }
             None => self.site.data_dir.join("camgate.db"),
         }
-    }
-
-    /// Resolve a path from the file relative to the data directory.
-    pub fn data_path(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() { p.to_path_buf() } else { self.site.data_dir.join(p) }
     }
 }
 
@@ -476,7 +503,7 @@ batch_linger = "5ms"
 [webhook]
 listen = "127.0.0.1:0"
 max_body = "1MiB"
-idle_timeout = 30
+header_timeout = 20
 [[sink]]
 type = "jsonl"
 path = "-"
@@ -543,6 +570,20 @@ delivery = { batch = 10, retry_initial = "1s", retry_max = "10s" }
         let e = parse("[[sink]]\ntype = \"log\"\n[[sink]]\ntype = \"log\"\n").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("sink[1].name"), "{e}");
         assert_eq!(e.line, Some(4), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_inside_a_sink_points_at_its_line() {
+        let e = parse("[[sink]]\ntype = \"log\"\n\nbatch = 5\n").unwrap_err();
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(e.message.contains("batch"), "{e}");
+    }
+
+    #[test]
+    fn zero_limits_are_refused() {
+        assert_eq!(parse("[log]\nkeep = 0\n").unwrap_err().key.as_deref(), Some("log.keep"));
+        assert_eq!(parse("[webhook]\nbody_timeout = 0\n").unwrap_err().key.as_deref(), Some("webhook.body_timeout"));
+        assert!(parse("[store]\nurl = \"sqlite://x.db?mode=ro\"\n").is_err());
     }
 
     #[test]

@@ -111,6 +111,32 @@ fn present(s: Option<String>) -> Option<String> {
     s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
+fn tidy(s: &mut Option<String>) {
+    *s = present(s.take());
+}
+
+/// Absent, not empty: blank strings and empty objects inside the event become absent.
+fn normalise_plate(p: &mut Plate) {
+    p.number = p.number.trim().to_owned();
+    tidy(&mut p.list);
+    tidy(&mut p.direction);
+    tidy(&mut p.color);
+    if let Some(v) = &mut p.vehicle {
+        tidy(&mut v.kind);
+        tidy(&mut v.color);
+        tidy(&mut v.brand);
+        tidy(&mut v.model);
+    }
+    if p.vehicle.as_ref().is_some_and(|v| *v == Default::default()) {
+        p.vehicle = None;
+    }
+}
+
+fn normalise_face(f: &mut Face) {
+    tidy(&mut f.age);
+    tidy(&mut f.sex);
+}
+
 fn check_unit(name: String, v: Option<f64>, max: f64) -> Result<(), IngestError> {
     match v {
         Some(c) if !c.is_finite() || !(0.0..=max).contains(&c) => {
@@ -141,14 +167,17 @@ pub fn parse_ingest(body: &[u8]) -> Result<IngestEvent, IngestError> {
     }
     let mut plate = w.plate;
     if let Some(p) = &mut plate {
-        p.number = p.number.trim().to_owned();
+        normalise_plate(p);
         if p.number.is_empty() {
             return Err(field("plate.number", "must not be empty"));
         }
         check_unit("plate.confidence".into(), p.confidence, 100.0)?;
     }
-    for (i, o) in w.objects.iter().enumerate() {
-        if o.kind.trim().is_empty() {
+    let mut objects = w.objects;
+    for (i, o) in objects.iter_mut().enumerate() {
+        o.kind = o.kind.trim().to_lowercase();
+        tidy(&mut o.id);
+        if o.kind.is_empty() {
             return Err(field(format!("objects[{i}].type"), "must not be empty"));
         }
         if let Some(b) = &o.bbox
@@ -188,8 +217,14 @@ pub fn parse_ingest(body: &[u8]) -> Result<IngestEvent, IngestError> {
         rule: present(w.rule),
         occurred_at: w.occurred_at,
         plate,
-        face: w.face.filter(|f| *f != Face::default()),
-        objects: w.objects,
+        face: w
+            .face
+            .map(|mut f| {
+                normalise_face(&mut f);
+                f
+            })
+            .filter(|f| *f != Face::default()),
+        objects,
         counts: w.counts.filter(|c| !c.is_empty()),
         data: w.data.filter(|d| !d.is_null()),
         images,

@@ -32,6 +32,20 @@ fn full_event_with_image() {
 }
 
 #[test]
+fn blank_nested_strings_are_absent() {
+    let e = parse_ingest(
+        br#"{"source":"a","kind":"plate","plate":{"number":"X1","list":" ","vehicle":{"type":""}},
+            "face":{"age":"","sex":""},"objects":[{"type":" Human ","id":""}]}"#,
+    )
+    .unwrap();
+    let p = e.plate.unwrap();
+    assert_eq!((p.list, p.vehicle), (None, None));
+    assert_eq!(e.face, None, "a face with nothing left is absent");
+    assert_eq!(e.objects[0].kind, "human");
+    assert_eq!(e.objects[0].id, None);
+}
+
+#[test]
 fn errors_name_the_field() {
     let cases: &[(&[u8], &str)] = &[
         (br#"{"source":"a","kind":"motion","channel":0}"#, "channel"),

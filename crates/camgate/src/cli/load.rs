@@ -37,7 +37,7 @@ pub fn load(path: Option<&Path>) -> Result<(Config, ConfigOrigin), ConfigError> 
     let config = Config::from_toml(&text, &file)?;
     // What only this crate can check.
     if let Err(message) = crate::logging::filter(&config.log.level) {
-        return Err(ConfigError { file, line: None, key: Some("log.level".into()), message });
+        return Err(ConfigError::for_key(&text, &file, "log.level", message));
     }
     Ok((config, ConfigOrigin::File(path)))
 }

@@ -37,7 +37,11 @@ pub struct SourceHealth {
     pub last_byte: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_event: Option<Timestamp>,
+    /// Events stored.
     pub events: u64,
+    /// Events received again under a key already stored (device retries).
+    pub duplicates: u64,
+    /// Input refused or kept as a dead letter.
     pub rejected: u64,
     pub reconnects: u64,
     pub auth_failures: u64,
@@ -63,6 +67,7 @@ impl Registry {
             last_byte: None,
             last_event: None,
             events: 0,
+            duplicates: 0,
             rejected: 0,
             reconnects: 0,
             auth_failures: 0,
@@ -96,12 +101,16 @@ impl SourceHandle {
         }
     }
 
-    /// An event was accepted.
-    pub fn event(&self) {
+    /// An event was accepted: stored (`new`) or a duplicate of a stored one.
+    pub fn event(&self, new: bool) {
         let now = Timestamp::now();
         self.update(|h| {
-            h.events += 1;
-            h.last_event = Some(now);
+            if new {
+                h.events += 1;
+                h.last_event = Some(now);
+            } else {
+                h.duplicates += 1;
+            }
             h.last_byte = Some(now);
         });
     }

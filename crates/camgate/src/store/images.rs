@@ -35,17 +35,20 @@ impl ImageStore {
         &self.root
     }
 
-    /// Write one image of `event`. The file appears whole or not at all (write to a
-    /// temporary name, then rename); a failed write leaves nothing behind.
-    pub async fn save(&self, event: &Event, role: &str, bytes: &[u8]) -> Result<Image, StoreError> {
+    /// Write the `n`-th (1-based) image of `role` of `event`. The file appears whole or not
+    /// at all (write to a temporary name, then rename); a failed write leaves nothing behind.
+    pub async fn save(&self, event: &Event, role: &str, n: usize, bytes: &[u8]) -> Result<Image, StoreError> {
         let day = event.received_at.to_zoned(jiff::tz::TimeZone::UTC).date();
+        // Roles come from parsers; keep the file name safe whatever they say.
+        let safe: String =
+            role.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+        let suffix = if n > 1 { format!("-{n}") } else { String::new() };
         let rel = format!(
-            "images/{:04}/{:02}/{:02}/{}-{}.{}",
+            "images/{:04}/{:02}/{:02}/{}-{safe}{suffix}.{}",
             day.year(),
             day.month(),
             day.day(),
             event.id,
-            role,
             extension(bytes)
         );
         let path = self.data_dir.join(&rel);

@@ -270,8 +270,10 @@ impl Store {
         images: Vec<(String, Vec<u8>)>,
     ) -> Result<Appended, StoreError> {
         let mut written: Vec<Image> = Vec::with_capacity(images.len());
-        for (role, bytes) in images {
-            match self.inner.images.save(&event, &role, &bytes).await {
+        for (i, (role, bytes)) in images.iter().enumerate() {
+            // The n-th image of the same role gets `-n` in its file name.
+            let n = images[..i].iter().filter(|(r, _)| r == role).count() + 1;
+            match self.inner.images.save(&event, role, n, bytes).await {
                 Ok(img) => written.push(img),
                 Err(e) => {
                     self.inner.images.remove(&written).await;
@@ -367,6 +369,16 @@ impl Store {
             .await
             .map_err(StoreError::from_sqlx)?;
         Ok(us.and_then(|us| Timestamp::from_microsecond(us).ok()))
+    }
+
+    /// The seq and id of the event stored under `key`.
+    pub async fn find_key(&self, key: &str) -> Result<Option<(u64, String)>, StoreError> {
+        let row: Option<(i64, String)> = sqlx::query_as("SELECT seq, id FROM events WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(row.map(|(seq, id)| (seq as u64, id)))
     }
 
     /// How many events are stored under `key` (0 or 1).

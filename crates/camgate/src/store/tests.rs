@@ -144,6 +144,17 @@ async fn images_are_files_with_size_and_hash_and_duplicates_leave_none() {
     assert_eq!(outcome, Appended::Duplicate);
     let files: Vec<_> = walk(&dir.path().join("images"));
     assert_eq!(files.len(), 1, "{files:?}");
+
+    // Two images of the same role get two files.
+    let two = event("two");
+    store
+        .append_with_images(two, vec![("target".into(), jpeg.clone()), ("target".into(), b"\x89PNG..".to_vec())])
+        .await
+        .unwrap();
+    let stored = &store.read_after(1, 1, &EventFilter::default()).await.unwrap()[0].event;
+    assert!(stored.images[0].path.ends_with("-target.jpg"), "{:?}", stored.images);
+    assert!(stored.images[1].path.ends_with("-target-2.png"), "{:?}", stored.images);
+    assert_eq!(walk(&dir.path().join("images")).len(), 3);
     writer.close().await;
 }
 

@@ -1,17 +1,18 @@
 //! The generic source: `POST /api/ingest` with one event in camgate's own JSON model.
 //!
-//! The reply is 200 only after the event committed; 400 names what is wrong with the body;
-//! 401 without the shared token when one is configured; 413 over `max_body`; 503 when the
-//! store cannot take it (full disk, shutting down).
+//! The reply is 200 only after the event committed; 400 names what is wrong with the body
+//! (which is kept as a dead letter); 401 without the shared token when one is configured
+//! (checked before the body is read); 408 when the body is too slow; 413 over `max_body`;
+//! 503 when the store cannot take it (full disk, shutting down).
 
 use std::sync::Arc;
 
-use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::{Extension, Json};
 use camgate_core::config::Secret;
 use camgate_core::{Event, EventId};
 use camgate_protocols::generic::{IngestEvent, parse_ingest};
@@ -20,7 +21,8 @@ use serde_json::json;
 
 use crate::metrics::{Metrics, ReasonLabels};
 use crate::sources::SourceHandle;
-use crate::store::{Appended, Store};
+use crate::store::{Appended, DeadLetter, Store};
+use crate::web::PeerAddr;
 
 /// What the ingest handler needs.
 #[derive(Clone)]
@@ -31,9 +33,16 @@ pub struct IngestState {
     pub health: SourceHandle,
 }
 
-/// The routes of the generic source, to mount on the webhook listener.
+/// The routes of the generic source, to mount on the webhook listener. Bodies are limited
+/// to `max_body` bytes (413).
 pub fn router(state: IngestState, max_body: usize) -> axum::Router {
-    axum::Router::new().route("/api/ingest", post(ingest)).layer(DefaultBodyLimit::max(max_body)).with_state(state)
+    axum::Router::new()
+        .route("/api/ingest", post(ingest))
+        // Refuses a declared Content-Length over the limit before reading any of the body;
+        // a chunked body is cut off once it passes the limit.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -77,57 +86,94 @@ pub fn to_event(p: IngestEvent, received_at: Timestamp) -> (Event, Vec<(String, 
     (event, p.images.into_iter().map(|i| (i.role, i.bytes)).collect())
 }
 
+/// The status for a body that could not be read: too large, too slow, or broken.
+fn body_error_status(e: &axum::Error) -> StatusCode {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return StatusCode::PAYLOAD_TOO_LARGE;
+        }
+        if c.is::<tower_http::timeout::TimeoutError>() {
+            return StatusCode::REQUEST_TIMEOUT;
+        }
+        cause = c.source();
+    }
+    StatusCode::BAD_REQUEST
+}
+
 async fn ingest(
     State(s): State<IngestState>,
+    peer: Option<Extension<PeerAddr>>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: Body,
 ) -> Response {
     let reject = |reason: &str| s.metrics.ingest_rejected.get_or_create(&ReasonLabels::new(reason)).inc();
+    let peer = peer.map(|Extension(PeerAddr(a))| a.ip().to_string()).unwrap_or_else(|| "unknown".into());
+    // The token is checked before a byte of the body is read.
     if let Some(token) = &s.token
         && !authorised(token, &headers)
     {
         reject("unauthorized");
-        tracing::warn!("ingest refused: missing or wrong token");
+        s.health.rejected("missing or wrong token");
+        tracing::warn!(%peer, "ingest refused: missing or wrong token");
         return error(StatusCode::UNAUTHORIZED, "missing or wrong token: send `Authorization: Bearer <token>`");
     }
-    let body = match body {
+    let body = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(b) => b,
         Err(e) => {
-            let status = e.status();
-            let reason = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "body" };
+            let status = body_error_status(&e);
+            let (reason, message) = match status {
+                StatusCode::PAYLOAD_TOO_LARGE => ("too_large", "the body is larger than webhook.max_body".to_string()),
+                StatusCode::REQUEST_TIMEOUT => {
+                    ("timeout", "the body did not arrive within webhook.body_timeout".into())
+                }
+                _ => ("body", format!("could not read the body: {e}")),
+            };
             reject(reason);
-            tracing::warn!(%status, error = %e.body_text(), "ingest refused: could not read the body");
-            return error(status, e.body_text());
+            s.health.rejected(&message);
+            tracing::warn!(%peer, %status, "ingest refused: {message}");
+            return error(status, message);
         }
     };
-    let received_at = Timestamp::now();
+    let received_at = camgate_core::time::now_ms();
     let parsed = match parse_ingest(&body) {
         Ok(p) => p,
         Err(e) => {
             reject("invalid");
             s.health.rejected(&e.to_string());
-            tracing::warn!(error = %e, bytes = body.len(), "ingest refused: invalid event");
+            tracing::warn!(%peer, error = %e, bytes = body.len(), "ingest refused: invalid event; kept as a dead letter");
+            let letter = DeadLetter {
+                source: format!("ingest/{peer}"),
+                received_at,
+                reason: e.to_string(),
+                payload: body.to_vec(),
+            };
+            if let Err(store_err) = s.store.dead_letter(letter).await {
+                tracing::error!(%peer, error = %store_err, "could not keep the invalid event as a dead letter");
+            }
             return error(StatusCode::BAD_REQUEST, e.to_string());
         }
     };
     let (event, images) = to_event(parsed, received_at);
     let (id, key) = (event.id, event.key.clone());
     match s.store.append_with_images(event, images).await {
-        Ok(outcome) => {
-            s.health.event();
-            let (seq, duplicate) = match outcome {
-                Appended::New(seq) => (Some(seq), false),
-                Appended::Duplicate => (None, true),
-            };
-            let mut body = json!({ "id": id, "key": key, "duplicate": duplicate });
-            if let Some(seq) = seq {
+        Ok(Appended::New(seq)) => {
+            s.health.event(true);
+            (StatusCode::OK, Json(json!({ "id": id, "seq": seq, "key": key, "duplicate": false }))).into_response()
+        }
+        Ok(Appended::Duplicate) => {
+            s.health.event(false);
+            // Answer with the event that is stored under the key, not the one just refused.
+            let mut body = json!({ "key": key, "duplicate": true });
+            if let Ok(Some((seq, id))) = s.store.find_key(&key).await {
+                body["id"] = id.into();
                 body["seq"] = seq.into();
             }
             (StatusCode::OK, Json(body)).into_response()
         }
         Err(e) => {
             reject("store");
-            tracing::error!(error = %e, %key, "ingest could not store the event; answered 503");
+            tracing::error!(%peer, error = %e, %key, "ingest could not store the event; answered 503");
             let mut r = error(StatusCode::SERVICE_UNAVAILABLE, format!("event not stored: {e}"));
             r.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("5"));
             r
