@@ -170,6 +170,8 @@ async fn slow_loris_clients_are_cut_off() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousands_of_idle_connections_stay_bounded() {
     let dir = tempfile::tempdir().unwrap();
+    // Client and server share this process: make room for both ends of 1500 connections.
+    rlimit::increase_nofile_limit(8192).unwrap();
     let gw = gateway(dir.path(), "max_connections = 64\nheader_timeout = \"1s\"", "").await;
     let addr = gw.webhook_addr().unwrap();
     let mut idle = Vec::new();

@@ -113,3 +113,55 @@ async fn without_a_config_file_the_defaults_apply_and_the_log_says_so() {
     assert!(dir.path().join("logs/camgate.log").exists());
     daemon.signal(Signal::SIGTERM);
 }
+
+#[test]
+fn the_demo_runs_simulated_devices_end_to_end() {
+    let dir = temp();
+    let (status, _, err) = run_cli(
+        &["demo", "--duration", "3s", "--rate", "20", "--http", "127.0.0.1:0", "--data-dir", "demo"],
+        dir.path(),
+        &[],
+    );
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.contains("demo running"), "{err}");
+    assert!(err.contains("EVENT "), "the log sink shows events:\n{err}");
+    let jsonl = std::fs::read_to_string(dir.path().join("demo/events.jsonl")).unwrap();
+    let events: Vec<serde_json::Value> = jsonl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(events.len() >= 20, "{} events", events.len());
+    let kinds: HashSet<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert!(kinds.len() >= 3, "a mix of events: {kinds:?}");
+    assert!(err.contains("0 failed"), "{err}");
+}
+
+#[test]
+fn the_events_command_reads_the_store() {
+    let dir = temp();
+    let cfg = config(dir.path(), "");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut daemon = Daemon::start(dir.path(), &cfg, &[]);
+    rt.block_on(async {
+        let http = client();
+        for (i, kind) in ["motion", "plate", "motion"].iter().enumerate() {
+            let mut body = json!({"key": format!("e{i}"), "source": "gate", "kind": kind, "rule": "Lane 1"});
+            if *kind == "plate" {
+                body["plate"] = json!({"number": "QWE123"});
+            }
+            assert_eq!(http.post(daemon.ingest_url()).json(&body).send().await.unwrap().status(), 200);
+        }
+    });
+    daemon.signal(Signal::SIGTERM);
+    daemon.wait(Duration::from_secs(10));
+    let cfg_path = dir.path().join("camgate.toml");
+    let c = cfg_path.to_str().unwrap();
+    let (status, out, err) = run_cli(&["events", "-c", c], dir.path(), &[]);
+    assert_eq!(status.code(), Some(0), "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(lines[1].contains("EVENT plate source=gate") && lines[1].contains("plate=QWE123"), "{out}");
+    assert!(lines[0].contains("rule=\"Lane 1\""), "{out}");
+    let (_, out, _) = run_cli(&["events", "-c", c, "--json", "--kind", "motion", "--after", "1"], dir.path(), &[]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!((v["seq"].as_u64(), v["key"].as_str()), (Some(3), Some("e2")));
+    let (status, _, err) = run_cli(&["events", "-c", c, "--kind", "teleport"], dir.path(), &[]);
+    assert_eq!(status.code(), Some(2), "{err}");
+}
