@@ -102,9 +102,10 @@ impl Gateway {
                 metrics: metrics.clone(),
                 token: config.ingest_token(),
                 health,
+                max_body: config.webhook.max_body.as_usize(),
+                body_timeout: config.webhook.body_timeout.get(),
             };
-            let router = sources::ingest::router(state, config.webhook.max_body.as_usize())
-                .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(config.webhook.body_timeout.get()));
+            let router = sources::ingest::router(state);
             let limits = ServerLimits {
                 header_timeout: config.webhook.header_timeout.get(),
                 max_connections: config.webhook.max_connections,

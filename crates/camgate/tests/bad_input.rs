@@ -114,6 +114,8 @@ async fn bodies_over_the_limit_get_413_without_being_read_whole() {
     let http = reqwest::Client::new();
     let r = http.post(ingest(&gw)).header("content-type", "application/json").body(big.clone()).send().await.unwrap();
     assert_eq!(r.status(), 413);
+    let reply: Value = r.json().await.unwrap();
+    assert!(reply["error"].as_str().unwrap().contains("max_body"), "{reply}");
     // Declared 100 MB but never sent: the answer comes from the header alone.
     let answer = raw(
         &gw,
@@ -131,6 +133,7 @@ async fn bodies_over_the_limit_get_413_without_being_read_whole() {
     let answer = raw(&gw, &req, Duration::from_secs(10)).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert_eq!(gw.store().head(), 0);
+    assert!(gw.metrics().render().contains(r#"camgate_ingest_rejected_total{reason="too_large"} 3"#));
     still_serving(&gw).await;
     gw.shutdown().await;
 }
@@ -162,6 +165,18 @@ async fn slow_loris_clients_are_cut_off() {
     let got = closed_within(&mut s, Duration::from_secs(10)).await.expect("the server gives up on the body");
     let text = String::from_utf8_lossy(&got);
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+
+    // A body trickled in, each piece in time but the whole too late: the limit is on the total.
+    let mut s = TcpStream::connect(gw.webhook_addr().unwrap()).await.unwrap();
+    s.write_all(b"POST /api/ingest HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n").await.unwrap();
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if s.write_all(b" ").await.is_err() {
+            break;
+        }
+    }
+    let got = closed_within(&mut s, Duration::from_secs(10)).await.expect("the server gives up on the body");
+    assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 408"));
     assert_eq!(gw.store().head(), 0);
     still_serving(&gw).await;
     gw.shutdown().await;

@@ -330,9 +330,12 @@ impl Config {
                 .strip_prefix("unknown field `")
                 .and_then(|m| m.split('`').next())
                 .and_then(|field| key.as_deref().map(|k| format!("{k}.{field}")));
+            // Otherwise an error inside a sink points at that sink's `type` line.
+            let in_sink = key.as_deref().filter(|k| k.starts_with("sink[") && k.ends_with(']'));
             let line = unknown
                 .as_deref()
                 .and_then(|k| line_of_key(text, k))
+                .or_else(|| in_sink.and_then(|k| line_of_key(text, &format!("{k}.type"))))
                 .or_else(|| inner.span().map(|s| line_of(text, s.start)))
                 .or_else(|| key.as_deref().and_then(|k| line_of_key(text, k)));
             ConfigError { file: file.into(), line, key, message: inner.message().to_string() }
@@ -563,8 +566,9 @@ delivery = { batch = 10, retry_initial = "1s", retry_max = "10s" }
 
     #[test]
     fn sink_errors_name_the_sink() {
-        let e = parse("[[sink]]\ntype = \"jsonl\"\n").unwrap_err();
+        let e = parse("[[sink]]\ntype = \"log\"\n\n[[sink]]\ntype = \"jsonl\"\n").unwrap_err();
         assert!(e.message.contains("path"), "{e}");
+        assert_eq!(e.line, Some(5), "the second sink's type line: {e}");
         let e = parse("[[sink]]\ntype = \"carrier-pigeon\"\n").unwrap_err();
         assert!(e.message.contains("carrier-pigeon"), "{e}");
         let e = parse("[[sink]]\ntype = \"log\"\n[[sink]]\ntype = \"log\"\n").unwrap_err();

@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Json};
@@ -31,18 +31,15 @@ pub struct IngestState {
     pub metrics: Arc<Metrics>,
     pub token: Option<Secret>,
     pub health: SourceHandle,
+    /// Larger bodies get 413.
+    pub max_body: usize,
+    /// The whole body must arrive within this time, or 408.
+    pub body_timeout: std::time::Duration,
 }
 
-/// The routes of the generic source, to mount on the webhook listener. Bodies are limited
-/// to `max_body` bytes (413).
-pub fn router(state: IngestState, max_body: usize) -> axum::Router {
-    axum::Router::new()
-        .route("/api/ingest", post(ingest))
-        // Refuses a declared Content-Length over the limit before reading any of the body;
-        // a chunked body is cut off once it passes the limit.
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body))
-        .layer(DefaultBodyLimit::max(max_body))
-        .with_state(state)
+/// The routes of the generic source, to mount on the webhook listener.
+pub fn router(state: IngestState) -> axum::Router {
+    axum::Router::new().route("/api/ingest", post(ingest)).with_state(state)
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -86,19 +83,33 @@ pub fn to_event(p: IngestEvent, received_at: Timestamp) -> (Event, Vec<(String, 
     (event, p.images.into_iter().map(|i| (i.role, i.bytes)).collect())
 }
 
-/// The status for a body that could not be read: too large, too slow, or broken.
-fn body_error_status(e: &axum::Error) -> StatusCode {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(c) = cause {
-        if c.is::<http_body_util::LengthLimitError>() {
-            return StatusCode::PAYLOAD_TOO_LARGE;
-        }
-        if c.is::<tower_http::timeout::TimeoutError>() {
-            return StatusCode::REQUEST_TIMEOUT;
-        }
-        cause = c.source();
+/// Why a body could not be read.
+enum BodyError {
+    TooLarge,
+    TooSlow,
+    Broken(String),
+}
+
+/// Read the whole body: at most `max` bytes (413 as soon as it is known to be larger,
+/// from `Content-Length` before reading anything) within `deadline` in total (408).
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    max: usize,
+    deadline: std::time::Duration,
+) -> Result<Bytes, BodyError> {
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(BodyError::TooLarge);
     }
-    StatusCode::BAD_REQUEST
+    let limited = http_body_util::Limited::new(body, max);
+    match tokio::time::timeout(deadline, http_body_util::BodyExt::collect(limited)).await {
+        Err(_) => Err(BodyError::TooSlow),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
+        Ok(Err(e)) => Err(BodyError::Broken(e.to_string())),
+    }
 }
 
 async fn ingest(
@@ -118,21 +129,31 @@ async fn ingest(
         tracing::warn!(%peer, "ingest refused: missing or wrong token");
         return error(StatusCode::UNAUTHORIZED, "missing or wrong token: send `Authorization: Bearer <token>`");
     }
-    let body = match axum::body::to_bytes(body, usize::MAX).await {
+    let body = match read_body(&headers, body, s.max_body, s.body_timeout).await {
         Ok(b) => b,
         Err(e) => {
-            let status = body_error_status(&e);
-            let (reason, message) = match status {
-                StatusCode::PAYLOAD_TOO_LARGE => ("too_large", "the body is larger than webhook.max_body".to_string()),
-                StatusCode::REQUEST_TIMEOUT => {
-                    ("timeout", "the body did not arrive within webhook.body_timeout".into())
-                }
-                _ => ("body", format!("could not read the body: {e}")),
+            let (status, reason, message) = match e {
+                BodyError::TooLarge => (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("the body is larger than webhook.max_body ({} bytes)", s.max_body),
+                ),
+                BodyError::TooSlow => (
+                    StatusCode::REQUEST_TIMEOUT,
+                    "timeout",
+                    format!("the body did not arrive within webhook.body_timeout ({:?})", s.body_timeout),
+                ),
+                BodyError::Broken(e) => (StatusCode::BAD_REQUEST, "body", format!("could not read the body: {e}")),
             };
             reject(reason);
             s.health.rejected(&message);
             tracing::warn!(%peer, %status, "ingest refused: {message}");
-            return error(status, message);
+            let mut r = error(status, message);
+            if status != StatusCode::BAD_REQUEST {
+                // The rest of the body is not read: the connection cannot be reused.
+                r.headers_mut().insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+            }
+            return r;
         }
     };
     let received_at = camgate_core::time::now_ms();
@@ -173,6 +194,7 @@ async fn ingest(
         }
         Err(e) => {
             reject("store");
+            s.health.rejected(&e.to_string());
             tracing::error!(%peer, error = %e, %key, "ingest could not store the event; answered 503");
             let mut r = error(StatusCode::SERVICE_UNAVAILABLE, format!("event not stored: {e}"));
             r.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("5"));
