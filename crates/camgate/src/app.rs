@@ -88,48 +88,32 @@ impl Gateway {
         };
 
         if config.webhook.enabled {
-            let listener = match web::bind("the webhook listener ([webhook] listen)", config.webhook.listen).await {
-                Ok(l) => l,
-                Err(e) => {
-                    gw.shutdown().await;
-                    return Err(StartError::Listen(e));
-                }
-            };
-            gw.webhook_addr = listener.local_addr().ok();
             let health = sources.register("ingest", Vendor::Generic, "push", SourceState::Listening);
-            let state = sources::ingest::IngestState {
+            let router = sources::ingest::router(sources::ingest::IngestState {
                 store: store.clone(),
                 metrics: metrics.clone(),
                 token: config.ingest_token(),
                 health,
                 max_body: config.webhook.max_body.as_usize(),
                 body_timeout: config.webhook.body_timeout.get(),
-            };
-            let router = sources::ingest::router(state);
+            });
             let limits = ServerLimits {
                 header_timeout: config.webhook.header_timeout.get(),
                 max_connections: config.webhook.max_connections,
             };
-            gw.listeners.push(tokio::spawn(web::serve(
-                "webhook",
-                listener,
-                router,
-                limits,
-                metrics.clone(),
-                stop_sources.clone(),
-                REQUEST_GRACE,
-            )));
+            match gw
+                .listen("webhook", "the webhook listener ([webhook] listen)", config.webhook.listen, router, limits)
+                .await
+            {
+                Ok(addr) => gw.webhook_addr = Some(addr),
+                Err(e) => {
+                    gw.shutdown().await;
+                    return Err(e);
+                }
+            }
         }
 
         if config.http.enabled {
-            let listener = match web::bind("the HTTP API ([http] listen)", config.http.listen).await {
-                Ok(l) => l,
-                Err(e) => {
-                    gw.shutdown().await;
-                    return Err(StartError::Listen(e));
-                }
-            };
-            gw.http_addr = listener.local_addr().ok();
             let router = web::router(web::ApiState {
                 store: store.clone(),
                 bus: bus.clone(),
@@ -139,17 +123,38 @@ impl Gateway {
                 stop: stop_sources.clone(),
             });
             let limits = ServerLimits { header_timeout: Duration::from_secs(30), max_connections: 1024 };
-            gw.listeners.push(tokio::spawn(web::serve(
-                "http",
-                listener,
-                router,
-                limits,
-                metrics.clone(),
-                stop_sources.clone(),
-                REQUEST_GRACE,
-            )));
+            match gw.listen("http", "the HTTP API ([http] listen)", config.http.listen, router, limits).await {
+                Ok(addr) => gw.http_addr = Some(addr),
+                Err(e) => {
+                    gw.shutdown().await;
+                    return Err(e);
+                }
+            }
         }
         Ok(gw)
+    }
+
+    /// Bind `addr` and serve `router` on it until the sources stop.
+    async fn listen(
+        &mut self,
+        name: &'static str,
+        what: &str,
+        addr: SocketAddr,
+        router: axum::Router,
+        limits: ServerLimits,
+    ) -> Result<SocketAddr, StartError> {
+        let listener = web::bind(what, addr).await.map_err(StartError::Listen)?;
+        let local = listener.local_addr().map_err(StartError::Listen)?;
+        self.listeners.push(tokio::spawn(web::serve(
+            name,
+            listener,
+            router,
+            limits,
+            self.metrics.clone(),
+            self.stop_sources.clone(),
+            REQUEST_GRACE,
+        )));
+        Ok(local)
     }
 
     /// Where the HTTP API listens, when enabled.

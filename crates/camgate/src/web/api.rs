@@ -80,21 +80,21 @@ impl EventsQuery {
     }
 }
 
-fn query_error(e: axum::extract::rejection::QueryRejection) -> Response {
-    bad_request(format!("{}; expected after=SEQ&limit=N&source=NAME&kind=KIND", e.body_text()))
+type QueryResult = Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>;
+
+/// The query and the filter it asks for, or the 400 that says what is wrong with it.
+fn parse_query(q: QueryResult) -> Result<(EventsQuery, EventFilter), Box<Response>> {
+    let Query(q) = q.map_err(|e| {
+        Box::new(bad_request(format!("{}; expected after=SEQ&limit=N&source=NAME&kind=KIND", e.body_text())))
+    })?;
+    let filter = q.filter().map_err(|message| Box::new(bad_request(message)))?;
+    Ok((q, filter))
 }
 
-async fn events(
-    State(s): State<ApiState>,
-    q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let Query(q) = match q {
-        Ok(q) => q,
-        Err(e) => return query_error(e),
-    };
-    let filter = match q.filter() {
-        Ok(f) => f,
-        Err(message) => return bad_request(message),
+async fn events(State(s): State<ApiState>, q: QueryResult) -> Response {
+    let (q, filter) = match parse_query(q) {
+        Ok(parsed) => parsed,
+        Err(response) => return *response,
     };
     let limit = q.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_PAGE {
@@ -128,18 +128,10 @@ fn matches(f: &EventFilter, e: &StoredEvent) -> bool {
 /// Live events as server-sent events. With `Last-Event-ID` (or `after=SEQ`) the stream
 /// first replays what was stored after that seq, so a reconnecting client misses nothing;
 /// a client too slow for the live bus is caught up from the store the same way.
-async fn stream(
-    State(s): State<ApiState>,
-    headers: HeaderMap,
-    q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let Query(q) = match q {
-        Ok(q) => q,
-        Err(e) => return query_error(e),
-    };
-    let filter = match q.filter() {
-        Ok(f) => f,
-        Err(message) => return bad_request(message),
+async fn stream(State(s): State<ApiState>, headers: HeaderMap, q: QueryResult) -> Response {
+    let (q, filter) = match parse_query(q) {
+        Ok(parsed) => parsed,
+        Err(response) => return *response,
     };
     let resume = headers
         .get("last-event-id")
