@@ -108,7 +108,8 @@ impl SinkRunner {
             }
             let batch = match self.store.read_after(cursor, self.delivery.batch as u32, &EventFilter::default()).await {
                 Ok(b) if b.is_empty() => {
-                    // Seqs between cursor and head were never committed (a rolled-back batch).
+                    // Nothing stored between cursor and head: the events were removed.
+                    tracing::warn!(cursor, head, "no stored events after the cursor below the head; moving on");
                     cursor = head;
                     continue;
                 }

@@ -226,3 +226,27 @@ async fn closed_store_refuses_and_flushes_queued_writes() {
     assert_eq!(store.head(), committed, "every acknowledged append is stored");
     writer.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_head_is_published_before_the_append_is_answered() {
+    // A sink told to stop right after an append returned must already see that event.
+    let dir = tempfile::tempdir().unwrap();
+    let (store, writer, _) = open(dir.path()).await;
+    let tasks: Vec<_> = (0..16)
+        .map(|t| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..100 {
+                    let Appended::New(seq) = store.append(event(&format!("h{t}-{i}"))).await.unwrap() else {
+                        unreachable!()
+                    };
+                    assert!(store.head() >= seq, "answered before the head moved: head {} < seq {seq}", store.head());
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    writer.close().await;
+}

@@ -90,8 +90,10 @@ impl Writer {
         let result = write_batch(&mut self.conn, &batch).await;
         let elapsed = started.elapsed();
         self.metrics.writer_commit_seconds.observe(elapsed.as_secs_f64());
-        self.metrics.writer_batch_events.observe(events as f64);
-        let mut outcomes = match result {
+        if events > 0 {
+            self.metrics.writer_batch_events.observe(events as f64);
+        }
+        let outcomes = match result {
             Ok(o) => o.into_iter(),
             Err(e) => {
                 self.metrics.writer_errors.get_or_create(&ReasonLabels::new(error_reason(&e))).inc();
@@ -107,26 +109,32 @@ impl Writer {
                 return;
             }
         };
-        let mut head = *self.head.borrow();
+        // The new head is published before anyone is answered: whoever hears "committed"
+        // (a source, then a sink told to stop) must already see the new head.
+        let outcomes: Vec<Appended> = outcomes.collect();
+        let head = outcomes.iter().filter_map(|o| if let Appended::New(seq) = o { Some(*seq) } else { None }).max();
+        if let Some(head) = head {
+            self.head.send_if_modified(|h| {
+                let changed = head > *h;
+                *h = (*h).max(head);
+                changed
+            });
+        }
+        let mut outcomes = outcomes.into_iter();
         for op in batch {
             match op {
                 WriteOp::Append { events, reply } => {
                     let results: Vec<Appended> = outcomes.by_ref().take(events.len()).collect();
-                    for (p, r) in events.iter().zip(&results) {
+                    for (p, r) in events.into_iter().zip(&results) {
                         let labels = self.metrics.event_labels(&p.event.source, p.event.kind);
                         match r {
                             Appended::New(seq) => {
-                                head = head.max(*seq);
                                 self.metrics.events_stored.get_or_create(&labels).inc();
+                                self.bus.publish(Arc::new(StoredEvent { seq: *seq, event: p.event }));
                             }
                             Appended::Duplicate => {
                                 self.metrics.events_duplicate.get_or_create(&labels).inc();
                             }
-                        }
-                    }
-                    for (p, r) in events.into_iter().zip(&results) {
-                        if let Appended::New(seq) = r {
-                            self.bus.publish(Arc::new(StoredEvent { seq: *seq, event: p.event }));
                         }
                     }
                     let _ = reply.send(Ok(results));
@@ -143,11 +151,6 @@ impl Writer {
                 }
             }
         }
-        self.head.send_if_modified(|h| {
-            let changed = head > *h;
-            *h = (*h).max(head);
-            changed
-        });
     }
 }
 
