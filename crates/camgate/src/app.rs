@@ -6,14 +6,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use camgate_core::Vendor;
-use camgate_core::config::Config;
+use camgate_core::config::{CameraConfig, Config, ViewtronCamera};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::Bus;
 use crate::metrics::Metrics;
 use crate::sinks::{self, SinkRunner, SinkStatus};
-use crate::sources::{self, Registry, SourceState};
+use crate::sources::{self, Registry, SourceState, viewtron};
 use crate::store::{Store, StoreError, StoreOptions, Writer};
 use crate::web::{self, ServerLimits};
 
@@ -45,6 +45,8 @@ pub struct Gateway {
     stop_sources: CancellationToken,
     stop_sinks: CancellationToken,
     listeners: Vec<JoinHandle<()>>,
+    /// Tasks that end when the sources stop (device watchdogs).
+    background: Vec<JoinHandle<()>>,
     sinks: Vec<(String, JoinHandle<()>)>,
 }
 
@@ -84,12 +86,13 @@ impl Gateway {
             stop_sources: stop_sources.clone(),
             stop_sinks,
             listeners: Vec::new(),
+            background: Vec::new(),
             sinks: sink_tasks,
         };
 
         if config.webhook.enabled {
             let health = sources.register("ingest", Vendor::Generic, "push", SourceState::Listening);
-            let router = sources::ingest::router(sources::ingest::IngestState {
+            let ingest = sources::ingest::router(sources::ingest::IngestState {
                 store: store.clone(),
                 metrics: metrics.clone(),
                 token: config.ingest_token(),
@@ -97,6 +100,36 @@ impl Gateway {
                 max_body: config.webhook.max_body.as_usize(),
                 body_timeout: config.webhook.body_timeout.get(),
             });
+            // Every other path is for Viewtron devices, which post wherever they are told.
+            let cameras: Vec<ViewtronCamera> = config
+                .camera
+                .iter()
+                .map(|c| match c {
+                    CameraConfig::Viewtron(v) => v.clone(),
+                })
+                .collect();
+            let handler = viewtron::gateway::StoreHandler::new(
+                store.clone(),
+                bus.clone(),
+                metrics.clone(),
+                sources.clone(),
+                config.webhook.traject,
+                &cameras,
+            );
+            let handler = Arc::new(handler);
+            gw.background
+                .push(tokio::spawn(handler.clone().watch(config.webhook.device_timeout.get(), stop_sources.clone())));
+            let front = viewtron::Front::new(
+                handler,
+                viewtron::FrontOptions {
+                    max_body: config.webhook.max_body.as_usize(),
+                    body_timeout: config.webhook.body_timeout.get(),
+                    accept_unknown: config.webhook.accept_unknown,
+                    timezone: jiff::tz::TimeZone::get(&config.site.timezone).unwrap_or(jiff::tz::TimeZone::UTC),
+                },
+                &cameras,
+            );
+            let router = ingest.merge(Arc::new(front).router());
             let limits = ServerLimits {
                 header_timeout: config.webhook.header_timeout.get(),
                 max_connections: config.webhook.max_connections,
@@ -190,7 +223,7 @@ impl Gateway {
     pub async fn shutdown(mut self) {
         tracing::info!("stopping: no new input; finishing requests in flight");
         self.stop_sources.cancel();
-        for l in self.listeners.drain(..) {
+        for l in self.listeners.drain(..).chain(self.background.drain(..)) {
             let _ = l.await;
         }
         tracing::info!(head_seq = self.store.head(), "input stopped; sinks deliver what is stored");

@@ -32,3 +32,5 @@ pub mod web;
 
 pub use camgate_core as core;
 pub use camgate_protocols as protocols;
+/// The embeddable Viewtron webhook server (see [`viewtron::Server`]).
+pub use sources::viewtron;

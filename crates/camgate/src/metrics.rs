@@ -58,6 +58,11 @@ impl ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PostLabels {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ListenerLabels {
     pub listener: String,
 }
@@ -80,6 +85,8 @@ pub struct Metrics {
     pub connections_refused: Family<ListenerLabels, Counter>,
     pub connections_open: Family<ListenerLabels, Gauge>,
     pub bus_lagged: Counter,
+    pub viewtron_posts: Family<PostLabels, Counter>,
+    pub image_errors: Family<SourceLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -114,6 +121,8 @@ impl Metrics {
             connections_refused: Family::default(),
             connections_open: Family::default(),
             bus_lagged: Counter::default(),
+            viewtron_posts: Family::default(),
+            image_errors: Family::default(),
         };
         registry.register("events_stored", "Events committed to the store", m.events_stored.clone());
         registry.register(
@@ -145,6 +154,12 @@ impl Metrics {
         );
         registry.register("connections_open", "Open connections per listener", m.connections_open.clone());
         registry.register("bus_lagged", "Live events a slow live subscriber missed", m.bus_lagged.clone());
+        registry.register(
+            "viewtron_posts",
+            "Viewtron posts by kind: keepalive, event, status, traject, unparsed, refused",
+            m.viewtron_posts.clone(),
+        );
+        registry.register("image_errors", "Images in device posts that could not be decoded", m.image_errors.clone());
         Metrics { registry, ..m }
     }
 

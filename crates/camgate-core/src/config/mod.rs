@@ -4,6 +4,7 @@
 //! the caller reads the file; [`Config::from_toml`] returns a [`ConfigError`] that names
 //! the file, the line and the key of the problem.
 
+mod camera;
 mod values;
 
 use std::collections::HashSet;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use camera::{CameraConfig, TrajectMode, ViewtronCamera};
 pub use values::{Dur, EnvString, Secret, Size, expand_env, parse_duration};
 
 /// The whole configuration.
@@ -24,6 +26,8 @@ pub struct Config {
     pub store: StoreConfig,
     pub http: HttpConfig,
     pub webhook: WebhookConfig,
+    /// The devices camgate knows by name.
+    pub camera: Vec<CameraConfig>,
     /// Where events go. When the file names none, one `log` sink is used.
     pub sink: Vec<SinkConfig>,
 }
@@ -158,6 +162,14 @@ pub struct WebhookConfig {
     pub body_timeout: Dur,
     /// Open connections at most; further ones are closed at once.
     pub max_connections: usize,
+    /// Accept Viewtron posts from addresses no `[[camera]]` names (their `source` is the
+    /// address); when false they get 403.
+    pub accept_unknown: bool,
+    /// What to do with Viewtron traject (tracking) posts.
+    pub traject: TrajectMode,
+    /// A push device that posts nothing (not even a keepalive) for this long is
+    /// disconnected: its health says so and a `device` event is stored.
+    pub device_timeout: Dur,
 }
 
 impl Default for WebhookConfig {
@@ -171,6 +183,9 @@ impl Default for WebhookConfig {
             header_timeout: Dur::secs(30),
             body_timeout: Dur::secs(30),
             max_connections: 4096,
+            accept_unknown: true,
+            traject: TrajectMode::Live,
+            device_timeout: Dur::secs(300),
         }
     }
 }
@@ -331,11 +346,12 @@ impl Config {
                 .and_then(|m| m.split('`').next())
                 .and_then(|field| key.as_deref().map(|k| format!("{k}.{field}")));
             // Otherwise an error inside a sink points at that sink's `type` line.
-            let in_sink = key.as_deref().filter(|k| k.starts_with("sink[") && k.ends_with(']'));
+            let in_table = key.as_deref().filter(|k| k.ends_with(']'));
             let line = unknown
                 .as_deref()
                 .and_then(|k| line_of_key(text, k))
-                .or_else(|| in_sink.and_then(|k| line_of_key(text, &format!("{k}.type"))))
+                .or_else(|| in_table.and_then(|k| line_of_key(text, &format!("{k}.type"))))
+                .or_else(|| in_table.and_then(|k| line_of_key(text, &format!("{k}.vendor"))))
                 .or_else(|| inner.span().map(|s| line_of(text, s.start)))
                 .or_else(|| key.as_deref().and_then(|k| line_of_key(text, k)));
             ConfigError { file: file.into(), line, key, message: inner.message().to_string() }
@@ -393,6 +409,7 @@ impl Config {
         for (key, d) in [
             ("webhook.header_timeout", self.webhook.header_timeout),
             ("webhook.body_timeout", self.webhook.body_timeout),
+            ("webhook.device_timeout", self.webhook.device_timeout),
         ] {
             if d.get().is_zero() {
                 return Err(err(key, "must be above zero".into()));
@@ -412,6 +429,7 @@ impl Config {
                 ));
             }
         }
+        self.validate_cameras(text, file)?;
         let mut names = HashSet::new();
         for (i, s) in self.sink.iter().enumerate() {
             if !names.insert(s.name()) {
@@ -433,6 +451,54 @@ impl Config {
                 return Err(err(
                     &format!("sink[{i}].delivery.retry_initial"),
                     "must be above zero and not above retry_max".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_cameras(&self, text: &str, file: &str) -> Result<(), ConfigError> {
+        let err = |key: String, message: String| ConfigError::for_key(text, file, &key, message);
+        let mut names = HashSet::new();
+        let mut addresses = HashSet::new();
+        for (i, cam) in self.camera.iter().enumerate() {
+            let CameraConfig::Viewtron(c) = cam;
+            if c.name.trim().is_empty() {
+                return Err(err(format!("camera[{i}].name"), "must not be empty".into()));
+            }
+            for n in std::iter::once(&c.name).chain(c.channels.iter().filter(|n| !n.is_empty())) {
+                if !names.insert(n.as_str()) {
+                    return Err(err(
+                        format!("camera[{i}].name"),
+                        format!(
+                            "the name {n:?} is used twice; camera and channel names are event sources and must be unique"
+                        ),
+                    ));
+                }
+            }
+            if !addresses.insert(c.address) {
+                return Err(err(
+                    format!("camera[{i}].address"),
+                    format!("{} is the address of another camera; posts are matched to cameras by address", c.address),
+                ));
+            }
+            if let Some(tz) = &c.timezone
+                && jiff::tz::TimeZone::get(tz).is_err()
+            {
+                return Err(err(format!("camera[{i}].timezone"), format!("unknown time zone {tz:?}")));
+            }
+            if c.password.is_some() && c.password_env.is_some() {
+                return Err(err(format!("camera[{i}].password_env"), "set either `password` or `password_env`".into()));
+            }
+            if let Some(var) = &c.password_env
+                && std::env::var(var).is_err()
+            {
+                return Err(err(format!("camera[{i}].password_env"), format!("environment variable {var} is not set")));
+            }
+            if c.username.is_some() != (c.password.is_some() || c.password_env.is_some()) {
+                return Err(err(
+                    format!("camera[{i}].username"),
+                    "give both `username` and `password` (or `password_env`), or neither".into(),
                 ));
             }
         }
@@ -588,6 +654,29 @@ delivery = { batch = 10, retry_initial = "1s", retry_max = "10s" }
         assert_eq!(parse("[log]\nkeep = 0\n").unwrap_err().key.as_deref(), Some("log.keep"));
         assert_eq!(parse("[webhook]\nbody_timeout = 0\n").unwrap_err().key.as_deref(), Some("webhook.body_timeout"));
         assert!(parse("[store]\nurl = \"sqlite://x.db?mode=ro\"\n").is_err());
+    }
+
+    #[test]
+    fn viewtron_cameras() {
+        let c = parse(
+            "[[camera]]\nname = \"gate\"\nvendor = \"viewtron\"\naddress = \"192.0.2.5\"\nchannels = [\"Lane in\", \"\"]\n",
+        )
+        .unwrap();
+        let CameraConfig::Viewtron(v) = &c.camera[0];
+        assert_eq!(v.source_for(Some(1)), "Lane in");
+        assert_eq!(v.source_for(Some(2)), "gate");
+        assert_eq!(v.source_for(None), "gate");
+        assert_eq!(c.webhook.traject, TrajectMode::Live);
+        let e = parse("[[camera]]\nname = \"a\"\nvendor = \"viewtron\"\naddress = \"192.0.2.5\"\n[[camera]]\nname = \"b\"\nvendor = \"viewtron\"\naddress = \"192.0.2.5\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("camera[1].address"), "{e}");
+        assert_eq!(e.line, Some(8), "{e}");
+        let e = parse("[[camera]]\nname = \"a\"\nvendor = \"viewtron\"\naddress = \"192.0.2.5\"\nusername = \"u\"\n")
+            .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("camera[0].username"), "{e}");
+        let e = parse("[[camera]]\nname = \"a\"\nvendor = \"axis\"\naddress = \"192.0.2.5\"\n").unwrap_err();
+        assert!(e.message.contains("axis"), "{e}");
+        let e = parse("[[camera]]\nname = \"a\"\nvendor = \"viewtron\"\naddress = \"nope\"\n").unwrap_err();
+        assert!(e.to_string().contains("camera"), "{e}");
     }
 
     #[test]

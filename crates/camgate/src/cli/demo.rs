@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use camgate_core::config::{Config, DeliveryConfig, Dur, SinkConfig};
+use camgate_core::config::{CameraConfig, Config, DeliveryConfig, Dur, SinkConfig, ViewtronCamera};
+use camgate_sim::viewtron::{Camera, Nvr};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, clap::Args)]
@@ -43,6 +44,29 @@ pub fn demo(args: DemoArgs) -> ExitCode {
     config.http.listen = args.http;
     config.webhook.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.store.batch_linger = Dur::millis(2);
+    // The simulated Viewtron devices connect from addresses of their own on loopback.
+    let camera_ip = std::net::IpAddr::from([127, 0, 0, 2]);
+    let nvr_ip = std::net::IpAddr::from([127, 0, 0, 3]);
+    config.camera = vec![
+        CameraConfig::Viewtron(ViewtronCamera {
+            name: "gate-lpr".into(),
+            address: camera_ip,
+            timezone: None,
+            channels: Vec::new(),
+            username: None,
+            password: None,
+            password_env: None,
+        }),
+        CameraConfig::Viewtron(ViewtronCamera {
+            name: "nvr".into(),
+            address: nvr_ip,
+            timezone: None,
+            channels: ["front-door", "back-yard", "parking", "lobby"].map(String::from).to_vec(),
+            username: None,
+            password: None,
+            password_env: None,
+        }),
+    ];
     config.sink = vec![
         SinkConfig::Log { name: None, delivery: DeliveryConfig::default() },
         SinkConfig::Jsonl { name: None, path: args.data_dir.join("events.jsonl"), delivery: DeliveryConfig::default() },
@@ -82,6 +106,20 @@ pub fn demo(args: DemoArgs) -> ExitCode {
         let stop = CancellationToken::new();
         let generator = camgate_sim::generic::Generator::new(&format!("http://{webhook}"), args.rate);
         let sim = tokio::spawn(generator.run(stop.clone()));
+        let seed = jiff::Timestamp::now().as_millisecond() as u64;
+        let (rate, until) = (args.rate, camgate_sim::viewtron::Until::Stopped);
+        let camera = {
+            let (stop, mut device) = (stop.clone(), Camera::new(webhook).local_address(camera_ip).seed(seed));
+            tokio::spawn(async move { device.run(rate, until, stop).await })
+        };
+        let nvr = {
+            let (stop, mut device) = (stop.clone(), Nvr::new(webhook).local_address(nvr_ip).seed(seed + 1));
+            tokio::spawn(async move { device.run(rate / 2.0, until, stop).await })
+        };
+        tracing::info!(
+            "simulated devices: a script posting JSON, a Viewtron LPR camera from {camera_ip} and a \
+             Viewtron NVR from {nvr_ip}"
+        );
         match args.duration {
             Some(d) => tokio::select! {
                 () = tokio::time::sleep(d) => tracing::info!("demo duration reached; stopping"),
@@ -91,9 +129,16 @@ pub fn demo(args: DemoArgs) -> ExitCode {
         }
         stop.cancel();
         match sim.await {
-            Ok(Ok(stats)) => tracing::info!("simulated devices: {stats}"),
-            Ok(Err(e)) => tracing::warn!("simulated devices stopped: {e}"),
-            Err(e) => tracing::warn!("simulated devices task failed: {e}"),
+            Ok(Ok(stats)) => tracing::info!("script: {stats}"),
+            Ok(Err(e)) => tracing::warn!("script stopped: {e}"),
+            Err(e) => tracing::warn!("script task failed: {e}"),
+        }
+        for (what, task) in [("camera", camera), ("NVR", nvr)] {
+            match task.await {
+                Ok(Ok(report)) => tracing::info!("{what}: {report}"),
+                Ok(Err(e)) => tracing::warn!("{what} stopped: {e}"),
+                Err(e) => tracing::warn!("{what} task failed: {e}"),
+            }
         }
         let head = gw.store().head();
         gw.shutdown().await;

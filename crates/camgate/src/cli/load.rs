@@ -3,7 +3,7 @@
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use camgate_core::config::{Config, ConfigError, SinkConfig};
+use camgate_core::config::{CameraConfig, Config, ConfigError, SinkConfig};
 
 /// The file `run` and `check` read when no `-c` is given.
 pub const DEFAULT_CONFIG: &str = "camgate.toml";
@@ -101,6 +101,19 @@ pub fn describe(c: &Config, origin: &ConfigOrigin) -> String {
             c.webhook.max_connections
         );
         let _ = writeln!(s, "source:   ingest: POST /api/ingest, camgate's JSON event model, {auth}");
+        let unknown = if c.webhook.accept_unknown { "accepted, named by address" } else { "refused (403)" };
+        let _ = writeln!(
+            s,
+            "source:   viewtron: POST any other path; unknown devices {unknown}; traject {:?}",
+            c.webhook.traject
+        );
+        for cam in &c.camera {
+            let CameraConfig::Viewtron(v) = cam;
+            let auth = if v.username.is_some() { ", Basic credentials required" } else { "" };
+            let channels = if v.channels.is_empty() { String::new() } else { format!(", channels {:?}", v.channels) };
+            let tz = v.timezone.as_deref().unwrap_or(&c.site.timezone);
+            let _ = writeln!(s, "camera:   {} (viewtron) from {}, time zone {tz}{channels}{auth}", v.name, v.address);
+        }
     } else {
         let _ = writeln!(s, "webhook:  off (no push sources)");
     }

@@ -46,6 +46,32 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum SimVendor {
+    /// A Viewtron IP camera (or, with --nvr, an NVR) posting XML events, keepalives,
+    /// alarm status and traject bursts with real-size images.
+    Viewtron {
+        /// Base URL of the webhook listener, e.g. http://127.0.0.1:5050
+        #[arg(long)]
+        target: String,
+        /// Posts per second.
+        #[arg(long, default_value_t = 5.0)]
+        rate: f64,
+        /// Stop after this many posts (default: until interrupted).
+        #[arg(long)]
+        count: Option<u64>,
+        /// Act as an NVR: absolute-form targets, `Connection: close`, XML keepalives.
+        #[arg(long)]
+        nvr: bool,
+        /// HTTP Basic credentials to send, as USER:PASSWORD.
+        #[arg(long, env = "CAMGATE_SIM_CREDENTIALS", hide_env_values = true)]
+        credentials: Option<String>,
+        /// Share of posts (0..1) that carry a fault: malformed XML, a truncated body, an
+        /// oversized body or a duplicate.
+        #[arg(long, default_value_t = 0.0)]
+        faults: f64,
+        /// Seed for a repeatable stream.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// A script posting a mix of events in camgate's own JSON to `/api/ingest`.
     Generic {
         /// Base URL of the webhook listener, e.g. http://127.0.0.1:5050
@@ -192,11 +218,6 @@ fn run(config: Option<PathBuf>) -> ExitCode {
 }
 
 fn sim(vendor: SimVendor) -> ExitCode {
-    let SimVendor::Generic { target, rate, count, token } = vendor;
-    if !(rate > 0.0 && rate.is_finite()) {
-        eprintln!("error: --rate must be a positive number of events per second");
-        return ExitCode::from(2);
-    }
     let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).try_init();
     let rt = match runtime() {
         Ok(rt) => rt,
@@ -205,23 +226,103 @@ fn sim(vendor: SimVendor) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let stop = tokio_util::sync::CancellationToken::new();
     rt.block_on(async move {
-        let stop = tokio_util::sync::CancellationToken::new();
         let s = stop.clone();
         tokio::spawn(async move {
             let _ = tokio::signal::ctrl_c().await;
             s.cancel();
         });
-        let generator = camgate_sim::generic::Generator::new(&target, rate).with_count(count).with_token(token);
-        match generator.run(stop).await {
-            Ok(stats) => {
-                eprintln!("{stats}");
-                if stats.failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
+        match vendor {
+            SimVendor::Generic { target, rate, count, token } => {
+                if !(rate > 0.0 && rate.is_finite()) {
+                    eprintln!("error: --rate must be a positive number of events per second");
+                    return ExitCode::from(2);
+                }
+                let generator = camgate_sim::generic::Generator::new(&target, rate).with_count(count).with_token(token);
+                match generator.run(stop).await {
+                    Ok(stats) => {
+                        eprintln!("{stats}");
+                        if stats.failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::from(1)
+                    }
+                }
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(1)
+            SimVendor::Viewtron { target, rate, count, nvr, credentials, faults, seed } => {
+                sim_viewtron(&target, rate, count, nvr, credentials, faults, seed, stop).await
             }
         }
     })
+}
+
+/// The `host:port` of an `http://host:port[/...]` URL.
+async fn resolve(url: &str) -> Result<std::net::SocketAddr, String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("invalid target {url:?}: give the webhook listener as http://HOST:PORT"))?;
+    let hostport = rest.split('/').next().unwrap_or(rest);
+    tokio::net::lookup_host(hostport)
+        .await
+        .map_err(|e| format!("cannot resolve {hostport}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{hostport} has no address"))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn sim_viewtron(
+    target: &str,
+    rate: f64,
+    count: Option<u64>,
+    nvr: bool,
+    credentials: Option<String>,
+    faults: f64,
+    seed: Option<u64>,
+    stop: tokio_util::sync::CancellationToken,
+) -> ExitCode {
+    use camgate_sim::viewtron::{Camera, Fault, Nvr, Until};
+    if !(rate > 0.0 && rate.is_finite() && (0.0..=1.0).contains(&faults)) {
+        eprintln!("error: --rate must be positive and --faults between 0 and 1");
+        return ExitCode::from(2);
+    }
+    let addr = match resolve(target).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let credentials = match credentials.as_deref().map(|c| c.split_once(':')) {
+        None => None,
+        Some(Some((u, p))) => Some((u.to_owned(), p.to_owned())),
+        Some(None) => {
+            eprintln!("error: --credentials must be USER:PASSWORD");
+            return ExitCode::from(2);
+        }
+    };
+    let until = count.map_or(Until::Stopped, Until::Posts);
+    let kinds = vec![Fault::Malformed, Fault::Truncated, Fault::Oversized, Fault::Duplicate];
+    let seed = seed.unwrap_or_else(|| jiff::Timestamp::now().as_millisecond() as u64);
+    macro_rules! run {
+        ($device:expr) => {{
+            let mut d = $device.seed(seed).faults(faults, kinds);
+            if let Some((u, p)) = &credentials {
+                d = d.credentials(u, p);
+            }
+            d.run(rate, until, stop).await
+        }};
+    }
+    let report = if nvr { run!(Nvr::new(addr)) } else { run!(Camera::new(addr)) };
+    match report {
+        Ok(r) => {
+            eprintln!("{r}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

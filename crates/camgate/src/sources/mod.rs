@@ -1,7 +1,9 @@
 //! Sources: where events come from. Each source reports its health to the [`Registry`],
 //! which `/api/sources` shows.
 
+pub mod http;
 pub mod ingest;
+pub mod viewtron;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -27,12 +27,18 @@ use crate::metrics::Metrics;
 
 pub use images::ImageStore;
 
-/// An event with its place in the store.
+/// An event with its place in the store. On the live bus, `seq` 0 marks an event that is
+/// published but not stored (Viewtron traject with `traject = "live"`).
 #[derive(Debug, Clone, Serialize)]
 pub struct StoredEvent {
+    #[serde(skip_serializing_if = "is_live_only")]
     pub seq: u64,
     #[serde(flatten)]
     pub event: Event,
+}
+
+fn is_live_only(seq: &u64) -> bool {
+    *seq == 0
 }
 
 /// What [`Store::append`] did with an event.

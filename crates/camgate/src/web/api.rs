@@ -114,11 +114,8 @@ async fn events(State(s): State<ApiState>, q: QueryResult) -> Response {
 }
 
 fn sse_event(e: &StoredEvent) -> SseEvent {
-    SseEvent::default()
-        .id(e.seq.to_string())
-        .event("event")
-        .json_data(e)
-        .unwrap_or_else(|_| SseEvent::default().comment("unserialisable event"))
+    let frame = if e.seq == 0 { SseEvent::default() } else { SseEvent::default().id(e.seq.to_string()) };
+    frame.event("event").json_data(e).unwrap_or_else(|_| SseEvent::default().comment("unserialisable event"))
 }
 
 fn matches(f: &EventFilter, e: &StoredEvent) -> bool {
@@ -173,6 +170,12 @@ async fn stream(State(s): State<ApiState>, headers: HeaderMap, q: QueryResult) -
                 () = tx.closed() => return,
             };
             match next {
+                Ok(e) if e.seq == 0 => {
+                    // Live only (never stored): pass it on, it has no place in the sequence.
+                    if matches(&filter, &e) && tx.send(Ok(sse_event(&e))).await.is_err() {
+                        return;
+                    }
+                }
                 Ok(e) if e.seq <= sent => {}
                 Ok(e) => {
                     if e.seq > sent + 1 {

@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Json};
@@ -21,6 +21,7 @@ use serde_json::json;
 
 use crate::metrics::{Metrics, ReasonLabels};
 use crate::sources::SourceHandle;
+use crate::sources::http::{error, read_body};
 use crate::store::{Appended, DeadLetter, Store};
 use crate::web::PeerAddr;
 
@@ -40,10 +41,6 @@ pub struct IngestState {
 /// The routes of the generic source, to mount on the webhook listener.
 pub fn router(state: IngestState) -> axum::Router {
     axum::Router::new().route("/api/ingest", post(ingest)).with_state(state)
-}
-
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
 /// Whether the request carries the token, compared in constant time.
@@ -83,35 +80,6 @@ pub fn to_event(p: IngestEvent, received_at: Timestamp) -> (Event, Vec<(String, 
     (event, p.images.into_iter().map(|i| (i.role, i.bytes)).collect())
 }
 
-/// Why a body could not be read.
-enum BodyError {
-    TooLarge,
-    TooSlow,
-    Broken(String),
-}
-
-/// Read the whole body: at most `max` bytes (413 as soon as it is known to be larger,
-/// from `Content-Length` before reading anything) within `deadline` in total (408).
-async fn read_body(
-    headers: &HeaderMap,
-    body: Body,
-    max: usize,
-    deadline: std::time::Duration,
-) -> Result<Bytes, BodyError> {
-    let declared =
-        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        return Err(BodyError::TooLarge);
-    }
-    let limited = http_body_util::Limited::new(body, max);
-    match tokio::time::timeout(deadline, http_body_util::BodyExt::collect(limited)).await {
-        Err(_) => Err(BodyError::TooSlow),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
-        Ok(Err(e)) => Err(BodyError::Broken(e.to_string())),
-    }
-}
-
 async fn ingest(
     State(s): State<IngestState>,
     peer: Option<Extension<PeerAddr>>,
@@ -132,27 +100,11 @@ async fn ingest(
     let body = match read_body(&headers, body, s.max_body, s.body_timeout).await {
         Ok(b) => b,
         Err(e) => {
-            let (status, reason, message) = match e {
-                BodyError::TooLarge => (
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too_large",
-                    format!("the body is larger than webhook.max_body ({} bytes)", s.max_body),
-                ),
-                BodyError::TooSlow => (
-                    StatusCode::REQUEST_TIMEOUT,
-                    "timeout",
-                    format!("the body did not arrive within webhook.body_timeout ({:?})", s.body_timeout),
-                ),
-                BodyError::Broken(e) => (StatusCode::BAD_REQUEST, "body", format!("could not read the body: {e}")),
-            };
+            let (status, reason, message) = e.describe(s.max_body, s.body_timeout);
             reject(reason);
             s.health.rejected(&message);
             tracing::warn!(%peer, %status, "ingest refused: {message}");
-            let mut r = error(status, message);
-            if status != StatusCode::BAD_REQUEST {
-                // The rest of the body is not read: the connection cannot be reused.
-                r.headers_mut().insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
-            }
+            let r = error(status, message);
             return r;
         }
     };
