@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use camgate_core::Vendor;
-use camgate_core::config::{CameraConfig, Config, ViewtronCamera};
+use camgate_core::config::{CameraConfig, Config, TrajectMode, ViewtronCamera};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -70,7 +70,10 @@ impl Gateway {
                     return Err(StartError::Sink { name: sc.name().to_owned(), message: e.0 });
                 }
             };
-            let runner = SinkRunner::new(sc.name(), sink, store.clone(), sc.delivery().clone(), metrics.clone());
+            let mut runner = SinkRunner::new(sc.name(), sink, store.clone(), sc.delivery().clone(), metrics.clone());
+            if config.webhook.traject == TrajectMode::Live {
+                runner = runner.with_live(&bus);
+            }
             statuses.push(runner.status.clone());
             sink_tasks.push((sc.name().to_owned(), tokio::spawn(runner.run(stop_sinks.clone()))));
         }

@@ -82,6 +82,7 @@ pub struct Metrics {
     pub sink_failures: Family<SinkLabels, Counter>,
     pub sink_lag_events: Family<SinkLabels, Gauge>,
     pub sink_lag_seconds: Family<SinkLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    pub sink_live_dropped: Family<SinkLabels, Counter>,
     pub connections_refused: Family<ListenerLabels, Counter>,
     pub connections_open: Family<ListenerLabels, Gauge>,
     pub bus_lagged: Counter,
@@ -118,6 +119,7 @@ impl Metrics {
             sink_failures: Family::default(),
             sink_lag_events: Family::default(),
             sink_lag_seconds: Family::default(),
+            sink_live_dropped: Family::default(),
             connections_refused: Family::default(),
             connections_open: Family::default(),
             bus_lagged: Counter::default(),
@@ -146,6 +148,11 @@ impl Metrics {
             "sink_lag_seconds",
             "Age of the oldest event a sink has not delivered yet",
             m.sink_lag_seconds.clone(),
+        );
+        registry.register(
+            "sink_live_dropped",
+            "Live-only events (not stored) a sink missed or failed to deliver",
+            m.sink_live_dropped.clone(),
         );
         registry.register(
             "connections_refused",

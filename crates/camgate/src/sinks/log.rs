@@ -94,7 +94,11 @@ impl Sink for LogSink {
     fn deliver<'a>(&'a mut self, events: &'a [StoredEvent]) -> BoxFuture<'a, Result<(), SinkError>> {
         Box::pin(async move {
             for e in events {
-                tracing::info!(target: "camgate::event", parent: None, "{} seq={}", format_event(&e.event), e.seq);
+                if e.seq == 0 {
+                    tracing::info!(target: "camgate::event", parent: None, "{} live", format_event(&e.event));
+                } else {
+                    tracing::info!(target: "camgate::event", parent: None, "{} seq={}", format_event(&e.event), e.seq);
+                }
             }
             Ok(())
         })

@@ -7,12 +7,14 @@ use camgate_core::backoff::Backoff;
 use camgate_core::config::DeliveryConfig;
 use jiff::Timestamp;
 use serde::Serialize;
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::Sink;
-use crate::metrics::Metrics;
-use crate::store::{EventFilter, Store};
+use crate::bus::Bus;
+use crate::metrics::{Metrics, SinkLabels};
+use crate::store::{EventFilter, Store, StoredEvent};
 
 /// What a sink is doing, for `/api/sinks` and logs.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -36,12 +38,41 @@ pub struct SinkRunner {
     pub delivery: DeliveryConfig,
     pub metrics: Arc<Metrics>,
     pub status: Arc<Mutex<SinkStatus>>,
+    /// Live-only events (never stored, `seq` 0) from the bus, delivered best-effort.
+    live: Option<broadcast::Receiver<Arc<StoredEvent>>>,
 }
 
 impl SinkRunner {
     pub fn new(name: &str, sink: Box<dyn Sink>, store: Store, delivery: DeliveryConfig, metrics: Arc<Metrics>) -> Self {
         let status = Arc::new(Mutex::new(SinkStatus { name: name.to_owned(), ..Default::default() }));
-        SinkRunner { name: name.to_owned(), sink, store, delivery, metrics, status }
+        SinkRunner { name: name.to_owned(), sink, store, delivery, metrics, status, live: None }
+    }
+
+    /// Also deliver the live-only events of `bus` (such as Viewtron traject with
+    /// `traject = "live"`): best effort, between stored batches, never retried; missed ones
+    /// are counted in `camgate_sink_live_dropped_total`.
+    pub fn with_live(mut self, bus: &Bus) -> Self {
+        self.live = Some(bus.subscribe());
+        self
+    }
+
+    /// The next live-only event, or never when there is no live feed.
+    async fn next_live(
+        live: &mut Option<broadcast::Receiver<Arc<StoredEvent>>>,
+        metrics: &Metrics,
+        labels: &SinkLabels,
+    ) -> Option<Arc<StoredEvent>> {
+        let Some(rx) = live else { return std::future::pending().await };
+        loop {
+            match rx.recv().await {
+                Ok(e) if e.seq == 0 => return Some(e),
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    metrics.sink_live_dropped.get_or_create(labels).inc_by(n);
+                }
+                Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
+            }
+        }
     }
 
     fn update(&self, f: impl FnOnce(&mut SinkStatus)) {
@@ -103,6 +134,12 @@ impl SinkRunner {
                 tokio::select! {
                     changed = head_rx.changed() => if changed.is_err() { break },
                     () = stop.cancelled() => {}
+                    Some(e) = Self::next_live(&mut self.live, &self.metrics, &labels) => {
+                        if let Err(err) = self.sink.deliver(std::slice::from_ref(&*e)).await {
+                            self.metrics.sink_live_dropped.get_or_create(&labels).inc();
+                            tracing::debug!(error = %err, "a live-only event was not delivered");
+                        }
+                    }
                 }
                 continue;
             }
