@@ -96,6 +96,15 @@ fn config(root: El<'_, '_>, opts: &ParseOptions, body_len: usize) -> Result<Post
         return Ok(Post::Traject(traject::parse(root, tr, common(), opts)));
     }
     if let Some(st) = smart_type {
+        if !smart::is_known(st) {
+            return Err(error(
+                Reason::UnknownSmartType,
+                format!(
+                    "smartType {:?} is not one camgate knows; the post is kept as a dead letter",
+                    st.chars().take(64).collect::<String>()
+                ),
+            ));
+        }
         return Ok(Post::Events(vec![smart::parse(root, st, common(), opts)]));
     }
     Err(error(Reason::NoEvent, "a <config> without smartType, messageType, alarmStatusInfo or traject"))

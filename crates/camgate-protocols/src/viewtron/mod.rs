@@ -156,6 +156,9 @@ pub enum Reason {
     NoEvent,
     /// An NVR `messageType` camgate does not know.
     UnknownMessageType,
+    /// A `smartType` in no table camgate has (the vendor's event list or the codes the
+    /// reference implementation names).
+    UnknownSmartType,
 }
 
 impl Reason {
@@ -165,6 +168,7 @@ impl Reason {
             Reason::WrongRoot => "wrong-root",
             Reason::NoEvent => "no-event",
             Reason::UnknownMessageType => "unknown-messageType",
+            Reason::UnknownSmartType => "unknown-smartType",
         }
     }
 }

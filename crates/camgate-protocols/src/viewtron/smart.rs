@@ -61,8 +61,33 @@ pub(super) fn is_ipc_code(smart_type: &str) -> bool {
     lookup(smart_type).is_some_and(|c| c.ipc)
 }
 
-/// Kind and category of a `smartType` (and the PEA block present). Codes outside the table
-/// are events too: `SENSOR` is an alarm input, `AVD` tamper, the rest `other`.
+/// Codes the reference implementation or the vendor documents name without a layout of
+/// their own: they are events (category `other`) with the kind their name says.
+const NAMED: [(&str, Kind); 14] = [
+    ("SENSOR", Kind::AlarmInput),
+    ("AVD", Kind::Tamper),
+    ("OSC", Kind::Other),
+    ("CDD", Kind::Other),
+    ("EA", Kind::Vehicle),
+    ("FALLING", Kind::Other),
+    ("CPC", Kind::Counting),
+    ("IPD", Kind::Human),
+    ("FIRE", Kind::Other),
+    ("TEMPERATURE", Kind::Other),
+    ("ASD", Kind::Audio),
+    ("SMD", Kind::Motion),
+    ("CROWDGATHERING", Kind::Other),
+    ("MOTOR", Kind::Vehicle),
+];
+
+/// Whether camgate knows `smart_type` (from the event table or the named codes); a code in
+/// neither is an `unknown-smartType` post, kept as a dead letter.
+pub(super) fn is_known(smart_type: &str) -> bool {
+    let st = smart_type.trim();
+    lookup(st).is_some() || NAMED.iter().any(|(c, _)| c.eq_ignore_ascii_case(st))
+}
+
+/// Kind and category of a known `smartType` (and the PEA block present).
 fn classify(smart_type: &str, root: El<'_, '_>) -> (Kind, &'static str) {
     match lookup(smart_type) {
         Some(c) if c.code == "PEA" && root.child("perimeter").is_none() && root.child("tripwire").is_some() => {
@@ -70,11 +95,8 @@ fn classify(smart_type: &str, root: El<'_, '_>) -> (Kind, &'static str) {
         }
         Some(c) => (c.kind, c.category),
         None => {
-            let kind = match smart_type.trim().to_ascii_uppercase().as_str() {
-                "SENSOR" => Kind::AlarmInput,
-                "AVD" => Kind::Tamper,
-                _ => Kind::Other,
-            };
+            let st = smart_type.trim();
+            let kind = NAMED.iter().find(|(c, _)| c.eq_ignore_ascii_case(st)).map_or(Kind::Other, |(_, k)| *k);
             (kind, "other")
         }
     }

@@ -818,13 +818,24 @@ fn traject_with_count_before_type() {
 }
 
 #[test]
-fn unknown_smart_types_pass_through() {
+fn codes_without_a_layout_are_events_and_unknown_codes_are_refused() {
+    for code in ["XYZZY", "NOT_A_CODE", ""] {
+        let body = format!("<config version=\"1.7\"><smartType>{code}</smartType></config>");
+        match parse(body.as_bytes(), &ParseOptions::default()) {
+            Err(e) if !code.is_empty() => assert_eq!(e.reason, Reason::UnknownSmartType, "{code}"),
+            Err(e) => assert_eq!(e.reason, Reason::NoEvent, "an empty smartType is no event"),
+            Ok(p) => panic!("{code}: {p:?}"),
+        }
+    }
     for (code, kind) in [
         ("MOTION", Kind::Motion),
         ("SENSOR", Kind::AlarmInput),
         ("AVD", Kind::Tamper),
+        ("OSC", Kind::Other),
         ("CDD", Kind::Other),
+        ("EA", Kind::Vehicle),
         ("FALLING", Kind::Other),
+        ("asd", Kind::Audio),
     ] {
         let body = format!(
             "<config version=\"1.7\"><smartType type=\"openAlramObj\">{code}</smartType>\
