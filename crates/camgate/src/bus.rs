@@ -1,8 +1,11 @@
-//! The live bus: committed events, as they commit, for the SSE stream and library callbacks.
+//! The live bus: committed events, as they commit, for the SSE stream and library callbacks;
+//! and, on a channel of its own, live-only events that are never stored (Viewtron traject
+//! with `traject = "live"`, `seq` 0).
 //!
 //! It is best-effort by design: a subscriber that falls more than the capacity behind misses
 //! events (and is told how many). Anything that must not miss events reads the store after
-//! a cursor instead, as sinks do.
+//! a cursor instead, as sinks do. Live-only events have their own small channel so that a
+//! subscriber waiting for them never holds stored events in memory.
 
 use std::sync::Arc;
 
@@ -10,34 +13,40 @@ use tokio::sync::broadcast;
 
 use crate::store::StoredEvent;
 
-/// Events buffered for the slowest live subscriber.
-pub const BUS_CAPACITY: usize = 4096;
+/// Stored events buffered for the slowest live subscriber.
+pub const BUS_CAPACITY: usize = 1024;
+/// Live-only events buffered for the slowest subscriber.
+pub const LIVE_CAPACITY: usize = 256;
 
 /// A cheap-to-clone handle to the live bus.
 #[derive(Clone, Debug)]
 pub struct Bus {
-    tx: broadcast::Sender<Arc<StoredEvent>>,
+    stored: broadcast::Sender<Arc<StoredEvent>>,
+    live: broadcast::Sender<Arc<StoredEvent>>,
 }
 
 impl Default for Bus {
     fn default() -> Self {
-        Self::new(BUS_CAPACITY)
+        Bus { stored: broadcast::channel(BUS_CAPACITY).0, live: broadcast::channel(LIVE_CAPACITY).0 }
     }
 }
 
 impl Bus {
-    pub fn new(capacity: usize) -> Self {
-        Bus { tx: broadcast::channel(capacity).0 }
-    }
-
-    /// Send a committed event to every current subscriber.
+    /// Send an event to every current subscriber: a committed one (`seq` > 0) to
+    /// [`subscribe`](Self::subscribe)rs, a live-only one (`seq` 0) to
+    /// [`subscribe_live`](Self::subscribe_live)rs.
     pub fn publish(&self, event: Arc<StoredEvent>) {
         // No subscriber is not an error.
-        let _ = self.tx.send(event);
+        let _ = if event.seq == 0 { self.live.send(event) } else { self.stored.send(event) };
     }
 
-    /// Receive every event published from now on.
+    /// Every event committed from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<StoredEvent>> {
-        self.tx.subscribe()
+        self.stored.subscribe()
+    }
+
+    /// Every live-only (never stored) event from now on.
+    pub fn subscribe_live(&self) -> broadcast::Receiver<Arc<StoredEvent>> {
+        self.live.subscribe()
     }
 }

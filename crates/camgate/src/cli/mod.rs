@@ -108,7 +108,8 @@ pub fn main() -> ExitCode {
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("camgate").build()
+    // Blocking threads (file writes of images, stdin) are bounded: each costs memory.
+    tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("camgate").max_blocking_threads(64).build()
 }
 
 /// Raise the open-file limit to the hard limit: every device connection is a descriptor.

@@ -43,7 +43,7 @@ impl Sink for JsonlSink {
         Box::pin(async move {
             self.buf.clear();
             for e in events {
-                serde_json::to_writer(&mut self.buf, &e.event).map_err(|e| SinkError(e.to_string()))?;
+                self.buf.extend_from_slice(e.json.as_bytes());
                 self.buf.push(b'\n');
             }
             let write = async {

@@ -52,7 +52,7 @@ impl SinkRunner {
     /// `traject = "live"`): best effort, between stored batches, never retried; missed ones
     /// are counted in `camgate_sink_live_dropped_total`.
     pub fn with_live(mut self, bus: &Bus) -> Self {
-        self.live = Some(bus.subscribe());
+        self.live = Some(bus.subscribe_live());
         self
     }
 
@@ -65,8 +65,7 @@ impl SinkRunner {
         let Some(rx) = live else { return std::future::pending().await };
         loop {
             match rx.recv().await {
-                Ok(e) if e.seq == 0 => return Some(e),
-                Ok(_) => {}
+                Ok(e) => return Some(e),
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     metrics.sink_live_dropped.get_or_create(labels).inc_by(n);
                 }

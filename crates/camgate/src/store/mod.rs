@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use camgate_core::config::{Config, Synchronous};
-use camgate_core::{Event, Image, Kind};
+use camgate_core::{Event, Kind};
 use jiff::Timestamp;
 use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -35,6 +35,17 @@ pub struct StoredEvent {
     pub seq: u64,
     #[serde(flatten)]
     pub event: Event,
+    /// `event` as JSON, exactly as stored (sinks that write JSON use it as is).
+    #[serde(skip)]
+    pub json: Arc<str>,
+}
+
+impl StoredEvent {
+    /// An event with its JSON.
+    pub fn new(seq: u64, event: Event) -> Self {
+        let json = serde_json::to_string(&event).expect("events always serialise").into();
+        StoredEvent { seq, event, json }
+    }
 }
 
 fn is_live_only(seq: &u64) -> bool {
@@ -270,27 +281,39 @@ impl Store {
 
     /// Write the images to files, then append the event with them. Files of an event that
     /// turns out to be a duplicate, or whose commit fails, are removed again.
+    ///
+    /// The work runs in a task of its own, to the end even when the caller goes away (a
+    /// client that disconnects mid-request): otherwise files could stay behind for an event
+    /// that is never appended.
     pub async fn append_with_images(
+        &self,
+        event: Event,
+        images: Vec<(String, Vec<u8>)>,
+    ) -> Result<Appended, StoreError> {
+        if images.is_empty() {
+            return self.append(event).await;
+        }
+        let store = self.clone();
+        tokio::spawn(async move { store.write_then_append(event, images).await })
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Image(format!("the image task failed: {e}"))))
+    }
+
+    async fn write_then_append(
         &self,
         mut event: Event,
         images: Vec<(String, Vec<u8>)>,
     ) -> Result<Appended, StoreError> {
-        let mut written: Vec<Image> = Vec::with_capacity(images.len());
-        for (i, (role, bytes)) in images.iter().enumerate() {
-            // The n-th image of the same role gets `-n` in its file name.
-            let n = images[..i].iter().filter(|(r, _)| r == role).count() + 1;
-            match self.inner.images.save(&event, role, n, bytes).await {
-                Ok(img) => written.push(img),
-                Err(e) => {
-                    self.inner.images.remove(&written).await;
-                    return Err(e);
-                }
-            }
-        }
+        let files = self.inner.images.clone();
+        let (id, at) = (event.id, event.received_at);
+        let written = tokio::task::spawn_blocking(move || files.save_all(id, at, &images))
+            .await
+            .map_err(|e| StoreError::Image(format!("the image task failed: {e}")))??;
         event.images.extend(written.iter().cloned());
         let outcome = self.append(event).await;
         if !matches!(outcome, Ok(Appended::New(_))) {
-            self.inner.images.remove(&written).await;
+            let files = self.inner.images.clone();
+            let _ = tokio::task::spawn_blocking(move || files.remove_all(&written)).await;
         }
         outcome
     }
@@ -361,7 +384,7 @@ impl Store {
                 let seq = row.get::<i64, _>(0) as u64;
                 let body: &str = row.get(1);
                 serde_json::from_str(body)
-                    .map(|event| StoredEvent { seq, event })
+                    .map(|event| StoredEvent { seq, event, json: body.into() })
                     .map_err(|e| StoreError::Corrupt { seq, message: e.to_string() })
             })
             .collect()

@@ -130,7 +130,11 @@ impl Writer {
                         match r {
                             Appended::New(seq) => {
                                 self.metrics.events_stored.get_or_create(&labels).inc();
-                                self.bus.publish(Arc::new(StoredEvent { seq: *seq, event: p.event }));
+                                self.bus.publish(Arc::new(StoredEvent {
+                                    seq: *seq,
+                                    event: p.event,
+                                    json: p.json.into(),
+                                }));
                             }
                             Appended::Duplicate => {
                                 self.metrics.events_duplicate.get_or_create(&labels).inc();

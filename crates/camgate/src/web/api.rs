@@ -137,6 +137,7 @@ async fn stream(State(s): State<ApiState>, headers: HeaderMap, q: QueryResult) -
         .or(q.after);
     let (tx, rx) = mpsc::channel::<Result<SseEvent, Infallible>>(256);
     let mut live = s.bus.subscribe();
+    let mut live_only = s.bus.subscribe_live();
     let store = s.store.clone();
     let metrics = s.metrics.clone();
     let stop = s.stop.clone();
@@ -166,6 +167,15 @@ async fn stream(State(s): State<ApiState>, headers: HeaderMap, q: QueryResult) -
         loop {
             let next = tokio::select! {
                 n = live.recv() => n,
+                n = live_only.recv() => match n {
+                    Ok(e) => Ok(e),
+                    // Live-only events are best effort: a missed one is just missed.
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        metrics.bus_lagged.inc_by(n);
+                        continue;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
                 () = stop.cancelled() => return,
                 () = tx.closed() => return,
             };

@@ -225,7 +225,7 @@ impl Handler for StoreHandler {
                 TrajectMode::Live => {
                     let (event, _) = Self::to_event(peer, update, camgate_core::time::now_ms());
                     // seq 0: on the live bus only, never stored.
-                    self.bus.publish(Arc::new(StoredEvent { seq: 0, event }));
+                    self.bus.publish(Arc::new(StoredEvent::new(0, event)));
                     Ok(())
                 }
             }
