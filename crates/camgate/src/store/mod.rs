@@ -187,6 +187,8 @@ pub struct Store {
 pub struct Writer {
     close: CancellationToken,
     task: JoinHandle<()>,
+    stop_checkpoints: CancellationToken,
+    checkpointer: JoinHandle<()>,
 }
 
 impl Writer {
@@ -195,6 +197,10 @@ impl Writer {
         self.close.cancel();
         if let Err(e) = self.task.await {
             tracing::error!(error = %e, "the store writer task failed");
+        }
+        self.stop_checkpoints.cancel();
+        if let Err(e) = self.checkpointer.await {
+            tracing::error!(error = %e, "the store checkpoint task failed");
         }
     }
 }
@@ -236,6 +242,11 @@ impl Store {
                 .await
                 .map_err(StoreError::from_sqlx)?;
         }
+        // Checkpoints are done by a task of their own (below), not inside the writer's commits,
+        // where each one stalled the commit that crossed the threshold.
+        sqlx::query("PRAGMA wal_autocheckpoint = 0").execute(&mut conn).await.map_err(StoreError::from_sqlx)?;
+        let mut checkpoint_conn =
+            SqliteConnection::connect_with(&connect_options(&o)).await.map_err(StoreError::from_sqlx)?;
         let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
             .fetch_one(&mut conn)
             .await
@@ -249,12 +260,35 @@ impl Store {
         let (head_tx, head_rx) = watch::channel(head as u64);
         let (tx, rx) = mpsc::channel(o.queue);
         let close = CancellationToken::new();
+        let stop_checkpoints = CancellationToken::new();
+        let checkpointer = {
+            let close = stop_checkpoints.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        () = close.cancelled() => break,
+                    }
+                    // PASSIVE: copies what no reader still needs, never waits for the writer.
+                    if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut checkpoint_conn).await {
+                        tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
+                    }
+                }
+                // The writer has stopped (it is closed first): fold the WAL back in.
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut checkpoint_conn).await {
+                    tracing::warn!(error = %e, "final WAL checkpoint failed; the WAL is replayed at the next start");
+                }
+                let _ = checkpoint_conn.close().await;
+            })
+        };
         let task = tokio::spawn(
             writer::Writer { conn, rx, head: head_tx, batch_max: o.batch_max, linger: o.batch_linger, metrics, bus }
                 .run(close.clone()),
         );
         let store = Store { inner: Arc::new(Inner { pool, tx, head: head_rx, images: ImageStore::new(&o.data_dir) }) };
-        Ok((store, Writer { close, task }))
+        Ok((store, Writer { close, task, stop_checkpoints, checkpointer }))
     }
 
     /// Append one event; returns after the transaction committed.
@@ -444,6 +478,9 @@ impl Store {
         self.inner.images.root()
     }
 }
+
+/// How often the WAL is checkpointed into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
