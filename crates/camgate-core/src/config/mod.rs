@@ -106,7 +106,8 @@ pub struct StoreConfig {
     pub url: Option<EnvString>,
     /// A write batch closes when it holds this many events...
     pub batch_max: usize,
-    /// ...or this long after its first event arrived, whichever comes first.
+    /// ...or this long after its first event arrived, or as soon as no more writes are
+    /// waiting, whichever comes first.
     pub batch_linger: Dur,
     /// How many writes may wait for the writer before producers are slowed down.
     pub queue: usize,
