@@ -4,5 +4,6 @@
 //! see `fuzz/`) and report what they could not understand in their error type.
 #![forbid(unsafe_code)]
 
+pub mod dahua_auth;
 pub mod generic;
 pub mod viewtron;
