@@ -43,7 +43,9 @@ pub struct StoredEvent {
 impl StoredEvent {
     /// An event with its JSON.
     pub fn new(seq: u64, event: Event) -> Self {
-        let json = serde_json::to_string(&event).expect("events always serialise").into();
+        let json = serde_json::to_string(&event)
+            .unwrap_or_else(|e| serde_json::json!({ "key": event.key, "error": e.to_string() }).to_string())
+            .into();
         StoredEvent { seq, event, json }
     }
 }
@@ -303,11 +305,12 @@ impl Store {
         }
         let events = events
             .into_iter()
-            .map(|event| {
-                let json = serde_json::to_string(&event).expect("events always serialise");
-                PreparedEvent { event, json }
+            .map(|event| match serde_json::to_string(&event) {
+                Ok(json) => Ok(PreparedEvent { event, json }),
+                // Only a non-finite number can fail here; parsers and ingest refuse them.
+                Err(e) => Err(StoreError::Database(format!("event {} cannot be written as JSON: {e}", event.key))),
             })
-            .collect();
+            .collect::<Result<Vec<_>, _>>()?;
         let (reply, rx) = oneshot::channel();
         self.send(WriteOp::Append { events, reply }).await?;
         rx.await.map_err(|_| StoreError::Closed)?
