@@ -1,0 +1,170 @@
+//! Dahua CGI event stream (`/cgi-bin/eventManager.cgi?action=attach`) and its OEMs (Amcrest,
+//! Lorex, EmpireTech, IMOU, ...): the multipart response body, cut into parts, read and
+//! normalised. Protocol facts: `docs/protocols/dahua.md` of the shared folder (section
+//! numbers below refer to it).
+//!
+//! Three pure stages, each usable alone:
+//!
+//! 1. [`StreamParser`] frames the byte stream into [`Part`]s, incrementally over `&[u8]`
+//!    (§3): every firmware variant of §3.2, any split into reads, several parts per read,
+//!    delivery as soon as `Content-Length` is complete, bounded memory with resync
+//!    ([`Limits`], [`FrameError`]).
+//! 2. [`parse_body`] reads a body by the §4 grammar into a [`Body`]: `Heartbeat`, or
+//!    [`Record`]s (`Code`, `action`, `index`, `data` verbatim; truncated JSON kept raw and
+//!    flagged).
+//! 3. [`normalise`] turns a record into a [`Normalised`] event (§5): kind from the one code
+//!    table ([`CODE_KINDS`]), state, 1-based channel, rule, device time, objects with boxes
+//!    scaled from 0..8191, plate, counts, the record as JSON and an idempotency key; the
+//!    `codes` filter ([`CodeFilter`]) and the `VideoMotionInfo` spam filter apply here.
+//!
+//! [`Decoder`] chains them for a source: bytes in, [`Output`]s out (events, heartbeats,
+//! filtered codes, unrecognised bodies, framing errors).
+//!
+//! ```
+//! use camgate_protocols::dahua::{Decoder, Limits, NormaliseOptions, Output};
+//!
+//! let mut d = Decoder::new(Some("myboundary"), Limits::default(), NormaliseOptions::default());
+//! let stream = b"--myboundary\r\nContent-Type: text/plain\r\nContent-Length:9\r\n\r\nHeartbeat\r\n\
+//!     --myboundary\r\nContent-Type: text/plain\r\nContent-Length:37\r\n\r\nCode=VideoMotion;action=Start;index=0\r\n\r\n";
+//! let mut out = Vec::new();
+//! d.push(stream, |o| out.push(o));
+//! assert!(matches!(out[0], Output::Heartbeat { .. }));
+//! let Output::Event(e) = &out[1] else { panic!("{:?}", out[1]) };
+//! assert_eq!((e.code.as_str(), e.kind, e.state), ("VideoMotion", camgate_core::Kind::Motion, Some(camgate_core::State::Start)));
+//! assert_eq!(e.channel.map(|c| c.get()), Some(1));
+//! ```
+
+use std::collections::VecDeque;
+
+mod body;
+mod codes;
+mod normalise;
+mod stream;
+
+#[cfg(test)]
+mod tests;
+
+pub use body::{Body, Data, Record, parse_body};
+pub use codes::{CODE_KINDS, CodeFilter, kind_for_code};
+pub use normalise::{COORD_MAX, DataError, MAX_OBJECTS, NormaliseOptions, Normalised, normalise};
+pub use stream::{FrameError, Limits, Part, PartEnd, Stats, StreamParser, boundary_from_content_type};
+
+/// What the stream said, one item at a time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// A `Heartbeat` part: not an event, but proof the stream is alive.
+    Heartbeat { offset: u64 },
+    /// An event.
+    Event(Box<Normalised>),
+    /// A record the `codes` list or the `VideoMotionInfo` filter dropped.
+    Filtered { code: String, action: Option<String> },
+    /// A part body in no known shape (an `Error` text, garbage), kept verbatim for a
+    /// dead-letter entry. `truncated` when the part was cut short.
+    Unrecognised { offset: u64, text: String, truncated: bool },
+    /// Bytes that could not be framed; the stream goes on.
+    Frame(FrameError),
+}
+
+/// [`StreamParser`] + [`parse_body`] + [`normalise`] for one connection.
+#[derive(Debug)]
+pub struct Decoder {
+    parser: StreamParser,
+    opts: NormaliseOptions,
+    /// Outputs of the part being handed out (a part may hold several records).
+    pending: VecDeque<Output>,
+}
+
+impl Decoder {
+    /// A decoder for one connection; `boundary` as in [`StreamParser::new`].
+    pub fn new(boundary: Option<&str>, limits: Limits, opts: NormaliseOptions) -> Self {
+        Decoder { parser: StreamParser::new(boundary, limits), opts, pending: VecDeque::new() }
+    }
+
+    /// The framing parser (boundary in use, counters, buffered bytes).
+    pub fn parser(&self) -> &StreamParser {
+        &self.parser
+    }
+
+    /// The options records are normalised with.
+    pub fn options(&self) -> &NormaliseOptions {
+        &self.opts
+    }
+
+    /// As [`StreamParser::feed`]: returns the bytes that did not fit.
+    #[must_use = "bytes that did not fit must be fed again after taking the outputs"]
+    pub fn feed<'a>(&mut self, bytes: &'a [u8]) -> &'a [u8] {
+        self.parser.feed(bytes)
+    }
+
+    /// Feeds all of `bytes`, handing every output that becomes complete to `on_output`.
+    pub fn push(&mut self, mut bytes: &[u8], mut on_output: impl FnMut(Output)) {
+        loop {
+            bytes = self.feed(bytes);
+            while let Some(o) = self.next_output() {
+                on_output(o);
+            }
+            if bytes.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// The next output, or `None` when nothing complete is buffered.
+    pub fn next_output(&mut self) -> Option<Output> {
+        loop {
+            if let Some(o) = self.pending.pop_front() {
+                return Some(o);
+            }
+            let item = self.parser.next_part()?;
+            self.decode(item);
+        }
+    }
+
+    /// The stream ended: what is left, one output per call, then `None` (see
+    /// [`StreamParser::finish`]).
+    pub fn finish(&mut self) -> Option<Output> {
+        loop {
+            if let Some(o) = self.pending.pop_front() {
+                return Some(o);
+            }
+            let item = self.parser.finish()?;
+            self.decode(item);
+        }
+    }
+
+    fn decode(&mut self, item: Result<Part, FrameError>) {
+        let part = match item {
+            Ok(p) => p,
+            Err(e) => {
+                self.pending.push_back(Output::Frame(e));
+                return;
+            }
+        };
+        let truncated = part.is_truncated();
+        let body = parse_body(&part.body);
+        if body.records.is_empty() {
+            self.pending.push_back(if body.heartbeat {
+                Output::Heartbeat { offset: part.offset }
+            } else {
+                Output::Unrecognised { offset: part.offset, text: body.text, truncated }
+            });
+            return;
+        }
+        if body.heartbeat {
+            self.pending.push_back(Output::Heartbeat { offset: part.offset });
+        }
+        for record in body.records {
+            if !self.opts.accepts(&record.code) {
+                self.pending.push_back(Output::Filtered { code: record.code, action: record.action });
+                continue;
+            }
+            if let Some(mut n) = normalise(record, &self.opts) {
+                // A part cut short explains malformed JSON better than a syntax error.
+                if truncated && n.data_error == Some(DataError::Invalid) {
+                    n.data_error = Some(DataError::Truncated);
+                }
+                self.pending.push_back(Output::Event(Box::new(n)));
+            }
+        }
+    }
+}

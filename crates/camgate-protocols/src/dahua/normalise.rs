@@ -1,0 +1,612 @@
+//! One record → one event-ready value: kind, state, channel, rule, device time, objects,
+//! plate, counts, the payload as JSON and the idempotency-key pieces (dahua.md §4-§5).
+
+use std::fmt::Write as _;
+use std::num::NonZeroU32;
+
+use camgate_core::event::{BBox, bbox_is_valid, normalise_bbox};
+use camgate_core::{Counts, Kind, Object, Plate, State, Vehicle};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde_json::{Map, Value};
+
+use super::body::{Data, Record};
+use super::codes::{CodeFilter, kind_for_code};
+
+/// Dahua's normalised coordinate space (`BoundingBox`, `Rect`, ...): 0..8191 on both axes.
+pub const COORD_MAX: f64 = 8191.0;
+/// Most objects kept per event; the rest stay in `data`.
+pub const MAX_OBJECTS: usize = 256;
+/// Longest text copied from the payload into a field (rule, ids, plate, ...).
+const MAX_TEXT: usize = 256;
+/// Longest key returned; longer keys keep a prefix and a hash of the whole.
+const MAX_KEY: usize = 200;
+
+/// How records become events.
+#[derive(Debug, Clone)]
+pub struct NormaliseOptions {
+    /// The device's time zone, for `LocaleTime` (a wall-clock time with no zone).
+    pub timezone: TimeZone,
+    /// The camera's `codes` list, applied locally too (§1: devices that refuse a list are
+    /// attached with `[All]`).
+    pub codes: CodeFilter,
+    /// Keep `VideoMotionInfo` (`action=State` about once a second while motion lasts).
+    /// Dropped by default unless `codes` names it.
+    pub keep_video_motion_info: bool,
+}
+
+impl Default for NormaliseOptions {
+    fn default() -> Self {
+        NormaliseOptions { timezone: TimeZone::UTC, codes: CodeFilter::All, keep_video_motion_info: false }
+    }
+}
+
+impl NormaliseOptions {
+    /// Whether a record with this code is kept.
+    pub fn accepts(&self, code: &str) -> bool {
+        if !self.codes.accepts(code) {
+            return false;
+        }
+        self.keep_video_motion_info || !code.eq_ignore_ascii_case("VideoMotionInfo") || self.codes.names(code)
+    }
+}
+
+/// What was wrong with `data=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DataError {
+    /// The JSON ended in the middle of a value (or the part itself was cut short, V5).
+    Truncated,
+    /// The JSON is complete but malformed.
+    Invalid,
+}
+
+/// One record, ready to become a camgate [`Event`](camgate_core::Event): the source adds id,
+/// source, vendor, receive time and images, and prefixes `key` with the source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Normalised {
+    pub kind: Kind,
+    /// The device's `Code`, whole.
+    pub code: String,
+    /// `action` as sent.
+    pub action: Option<String>,
+    pub state: Option<State>,
+    /// `index` as sent (0-based).
+    pub index: Option<u32>,
+    /// `index + 1`: the 1-based channel (for `AlarmLocal` the 1-based alarm input).
+    pub channel: Option<NonZeroU32>,
+    /// The rule, zone or line: `RuleName`, `Name` or the first `RegionName`.
+    pub rule: Option<String>,
+    /// The device time as a UTC instant: `UTC` (+`UTCMS`), else `LocaleTime` in the device's
+    /// zone. (`PTS` is a stream clock, not a date: it only goes into the key.)
+    pub occurred_at: Option<Timestamp>,
+    /// A device time that was present but unusable, verbatim.
+    pub time_error: Option<String>,
+    /// `EventID` (IVS), or `RecNo` (access control).
+    pub event_id: Option<String>,
+    pub plate: Option<Plate>,
+    pub objects: Vec<Object>,
+    pub counts: Option<Counts>,
+    /// The whole record as JSON: `{"Code", "action", "index" (raw, 0-based), other head keys,
+    /// "data"}`, where `data` is the payload, `null`, or the raw text when it is not JSON.
+    pub data: Value,
+    pub data_error: Option<DataError>,
+    /// Idempotency key from what the device said:
+    /// `code[/chN][/eEVENT][/tOBJECTS][/rRULE][/state][/@TIME]`.
+    pub key: String,
+    /// Whether the key holds an event id or a device time. When not (plain `VideoMotion`
+    /// carries neither), the source must add a per-connection sequence to keep repeated
+    /// events apart.
+    pub key_unique: bool,
+}
+
+/// Turns a record into an event; `None` when `opts` filters the code out.
+///
+/// ```
+/// use camgate_protocols::dahua::{normalise, parse_body, NormaliseOptions};
+///
+/// let body = parse_body(b"Code=VideoMotion;action=Start;index=0;data={\"RegionName\" : [ \"Region1\" ]}");
+/// let r = body.records.into_iter().next().unwrap();
+/// let e = normalise(r, &NormaliseOptions::default()).unwrap();
+/// assert_eq!((e.kind, e.channel.map(|c| c.get()), e.rule.as_deref()), (camgate_core::Kind::Motion, Some(1), Some("Region1")));
+/// assert_eq!(e.data["index"], 0);
+/// assert_eq!(e.key, "VideoMotion/ch1/rRegion1/start");
+/// ```
+pub fn normalise(record: Record, opts: &NormaliseOptions) -> Option<Normalised> {
+    if !opts.accepts(&record.code) {
+        return None;
+    }
+    let kind = kind_for_code(&record.code);
+    let state = state_for(&record.code, record.state());
+    let index = record.index_number();
+    let channel = index.and_then(|i| i.checked_add(1)).and_then(NonZeroU32::new);
+    let empty = Map::new();
+    let payload = match &record.data {
+        Data::Json(Value::Object(m)) => m,
+        _ => &empty,
+    };
+    let rule = rule(payload);
+    let time = device_time(payload, &opts.timezone);
+    let event_id = get_any(payload, &["EventID", "RecNo"]).and_then(text);
+    let objects = objects(payload, default_object_type(&record.code));
+    let plate = if kind == Kind::Plate || get(payload, "TrafficCar").is_some() { plate(payload) } else { None };
+    let counts = if kind == Kind::Counting { counts(payload) } else { None };
+    let data_error = match &record.data {
+        Data::Invalid { truncated: true, .. } => Some(DataError::Truncated),
+        Data::Invalid { truncated: false, .. } => Some(DataError::Invalid),
+        _ => None,
+    };
+    let mut target_ids: Vec<&str> = Vec::new();
+    for id in objects.iter().filter_map(|o| o.id.as_deref()) {
+        if !target_ids.contains(&id) {
+            target_ids.push(id);
+        }
+    }
+    let key = key(&KeyParts {
+        code: &record.code,
+        channel,
+        event_id: event_id.as_deref(),
+        target_ids: &target_ids,
+        rule: rule.as_deref(),
+        state,
+        time: time.raw.as_deref(),
+    });
+    let key_unique = event_id.is_some() || time.raw.is_some();
+    let Record { code, action, index: raw_index, extra, data } = record;
+    let data = record_json(&code, action.as_deref(), raw_index.as_deref(), extra, data);
+    Some(Normalised {
+        kind,
+        code,
+        action,
+        state,
+        index,
+        channel,
+        rule,
+        occurred_at: time.at,
+        time_error: time.error,
+        event_id,
+        plate,
+        objects,
+        counts,
+        data,
+        data_error,
+        key,
+        key_unique,
+    })
+}
+
+/// The record's state; `CallNoAnswered` `Start` is a pulse (it can stay "on" for an hour,
+/// §5).
+fn state_for(code: &str, state: Option<State>) -> Option<State> {
+    match state {
+        Some(State::Start) if code.eq_ignore_ascii_case("CallNoAnswered") => Some(State::Pulse),
+        s => s,
+    }
+}
+
+fn record_json(
+    code: &str,
+    action: Option<&str>,
+    index: Option<&str>,
+    extra: Vec<(String, String)>,
+    data: Data,
+) -> Value {
+    let mut m = Map::new();
+    m.insert("Code".to_owned(), Value::from(code));
+    if let Some(a) = action {
+        m.insert("action".to_owned(), Value::from(a));
+    }
+    if let Some(i) = index {
+        let v = i.parse::<u64>().map_or_else(|_| Value::from(i), Value::from);
+        m.insert("index".to_owned(), v);
+    }
+    for (k, v) in extra {
+        m.entry(k).or_insert(Value::String(v));
+    }
+    match data {
+        Data::Absent => {}
+        Data::Null => {
+            m.insert("data".to_owned(), Value::Null);
+        }
+        Data::Json(v) => {
+            m.insert("data".to_owned(), v);
+        }
+        Data::Invalid { raw, .. } => {
+            m.insert("data".to_owned(), Value::String(raw));
+        }
+    }
+    Value::Object(m)
+}
+
+/// A member by name: exact first, then without case (`trafficCar/plateNumber` vary, §5).
+fn get<'v>(m: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
+    m.get(key).or_else(|| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+}
+
+fn get_any<'v>(m: &'v Map<String, Value>, keys: &[&str]) -> Option<&'v Value> {
+    keys.iter().find_map(|k| get(m, k))
+}
+
+fn clip(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// A non-empty string (trimmed, clipped) or a number, as text.
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(clip(s.trim(), MAX_TEXT).to_owned()).filter(|s| !s.is_empty()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A finite number, or a string holding one.
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+    .filter(|f: &f64| f.is_finite())
+}
+
+/// A string, or the first string of an array (`RegionName: ["Region1"]`).
+fn first_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Array(a) => a.iter().find_map(text),
+        v => text(v),
+    }
+}
+
+fn rule(m: &Map<String, Value>) -> Option<String> {
+    ["RuleName", "Name", "RegionName"].iter().find_map(|k| get(m, k).and_then(first_text))
+}
+
+/// The device time read from the payload.
+#[derive(Debug, Default)]
+struct DeviceTime {
+    /// The text as sent (part of the key).
+    raw: Option<String>,
+    at: Option<Timestamp>,
+    error: Option<String>,
+}
+
+/// `UTC` (Unix seconds, with `UTCMS` milliseconds) where non-zero; else `LocaleTime` in the
+/// device's zone; else only `PTS` for the key.
+fn device_time(m: &Map<String, Value>, tz: &TimeZone) -> DeviceTime {
+    if let Some(v) = get(m, "UTC")
+        && let Some(secs) = number(v).filter(|s| *s != 0.0)
+    {
+        let ms = get(m, "UTCMS").and_then(number).filter(|ms| (0.0..1000.0).contains(ms)).unwrap_or(0.0);
+        let raw = text(v).map(|t| if ms > 0.0 { format!("{t}.{:03}", ms as u32) } else { t });
+        let total = (secs * 1000.0 + ms).round();
+        let at = (secs > 0.0 && total < 9.0e15).then(|| Timestamp::from_millisecond(total as i64).ok()).flatten();
+        let error = at.is_none().then(|| raw.clone().unwrap_or_default());
+        return DeviceTime { raw, at, error };
+    }
+    if let Some(raw) = get(m, "LocaleTime").and_then(text) {
+        let at = local_time(&raw, tz);
+        let error = at.is_none().then(|| raw.clone());
+        return DeviceTime { raw: Some(raw), at, error };
+    }
+    DeviceTime { raw: get(m, "PTS").and_then(text), at: None, error: None }
+}
+
+/// `YYYY-MM-DD hh:mm:ss` (and the `MM-DD-YYYY` and `/` variants some firmware uses, §4), a
+/// wall-clock time in `tz`.
+pub(super) fn local_time(raw: &str, tz: &TimeZone) -> Option<Timestamp> {
+    const FORMATS: [&str; 5] =
+        ["%Y-%m-%d %H:%M:%S", "%m-%d-%Y %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%m/%d/%Y %H:%M:%S", "%Y-%m-%dT%H:%M:%S"];
+    let raw = raw.trim();
+    if raw.len() > 64 {
+        return None;
+    }
+    FORMATS.iter().find_map(|f| {
+        let dt = jiff::fmt::strtime::parse(f, raw).ok()?.to_datetime().ok()?;
+        tz.to_ambiguous_timestamp(dt).compatible().ok()
+    })
+}
+
+/// The object type an entry without `ObjectType` gets, by code.
+fn default_object_type(code: &str) -> Option<&'static str> {
+    let is = |c: &str| code.eq_ignore_ascii_case(c);
+    if is("SmartMotionHuman") {
+        Some("human")
+    } else if is("SmartMotionVehicle") {
+        Some("vehicle")
+    } else if is("FaceDetection") || is("FaceRecognition") {
+        Some("face")
+    } else {
+        None
+    }
+}
+
+/// camgate's word for a Dahua `ObjectType`, in lower case.
+fn object_type(raw: &str) -> Option<String> {
+    let lower = raw.trim().to_ascii_lowercase();
+    let known = match lower.as_str() {
+        "" => return None,
+        "human" | "person" | "pedestrian" => "human",
+        "vehicle" | "motorvehicle" | "car" => "vehicle",
+        "nonmotor" | "non-motor" | "nonmotorvehicle" => "non_motor",
+        "plate" => "plate",
+        "face" | "humanface" => "face",
+        other => return Some(clip(other, 32).to_owned()),
+    };
+    Some(known.to_owned())
+}
+
+/// `[x1, y1, x2, y2]` in 0..8191 → 0..1. `None` for anything else, values beyond the space
+/// and boxes with no area (devices send zeros for "no box").
+fn bbox(v: &Value) -> Option<BBox> {
+    let a = v.as_array().filter(|a| a.len() == 4)?;
+    let mut raw = [0.0; 4];
+    for (r, v) in raw.iter_mut().zip(a) {
+        *r = number(v).filter(|n| (0.0..=COORD_MAX + 1.0).contains(n))?;
+    }
+    if raw[0] == raw[2] || raw[1] == raw[3] {
+        return None;
+    }
+    Some(normalise_bbox(raw, COORD_MAX, COORD_MAX)).filter(bbox_is_valid)
+}
+
+/// A confidence as 0..1 from Dahua's 0..100 (0 means "not given").
+fn confidence(v: &Value) -> Option<f64> {
+    let c = number(v)?;
+    if c <= 0.0 || c > 100.0 {
+        None
+    } else if c <= 1.0 {
+        Some(c)
+    } else {
+        Some(c / 100.0)
+    }
+}
+
+fn object(entry: &Map<String, Value>, default_type: Option<&str>) -> Option<Object> {
+    let kind = get(entry, "ObjectType").and_then(Value::as_str).and_then(object_type);
+    let id = get_any(entry, &["ObjectID", "HumamID", "HumanID", "VehicleID", "FaceID", "ID"]).and_then(text);
+    let bbox = get_any(entry, &["BoundingBox", "Rect"]).and_then(bbox);
+    if kind.is_none() && id.is_none() && bbox.is_none() {
+        return None;
+    }
+    Some(Object {
+        kind: kind.or_else(|| default_type.map(str::to_owned)).unwrap_or_else(|| "unknown".to_owned()),
+        id,
+        bbox,
+        confidence: get(entry, "Confidence").and_then(confidence),
+    })
+}
+
+/// The targets: `Object` (IVS, one or a list), `object` (SMD), `Objects` (WizMind), `Faces`,
+/// the ANPR `Vehicle`, else a top-level `BoundingBox`.
+fn objects(m: &Map<String, Value>, default_type: Option<&str>) -> Vec<Object> {
+    let mut out = Vec::new();
+    let sources: [(&str, Option<&str>); 4] =
+        [("Object", default_type), ("Objects", default_type), ("Faces", Some("face")), ("Vehicle", Some("vehicle"))];
+    for (key, default) in sources {
+        let entries: Vec<&Map<String, Value>> = match get(m, key) {
+            Some(Value::Object(o)) => vec![o],
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_object).collect(),
+            _ => continue,
+        };
+        out.extend(entries.into_iter().filter_map(|e| object(e, default)).take(MAX_OBJECTS - out.len()));
+    }
+    if out.is_empty()
+        && let Some(b) = get(m, "BoundingBox").and_then(bbox)
+    {
+        out.push(Object {
+            kind: default_type.unwrap_or("unknown").to_owned(),
+            id: None,
+            bbox: Some(b),
+            confidence: None,
+        });
+    }
+    out
+}
+
+/// The plate read: `TrafficCar.PlateNumber`, the `Plate` object's `Text`, or
+/// `CurrentPlateInfo[0].Text`; vehicle attributes from `TrafficCar` and `Vehicle`.
+fn plate(m: &Map<String, Value>) -> Option<Plate> {
+    let car = get(m, "TrafficCar").and_then(Value::as_object);
+    let car_text = |k: &str| car.and_then(|c| get(c, k)).and_then(text);
+    let plate_object = match get(m, "Object") {
+        Some(Value::Object(o)) => Some(o),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_object)
+            .find(|o| get(o, "ObjectType").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("Plate"))),
+        _ => None,
+    };
+    let current =
+        get(m, "CurrentPlateInfo").and_then(Value::as_array).and_then(|a| a.first()).and_then(Value::as_object);
+    let plate_number = car_text("PlateNumber")
+        .or_else(|| plate_object.and_then(|o| get(o, "Text")).and_then(text))
+        .or_else(|| current.and_then(|c| get(c, "Text")).and_then(text))
+        .or_else(|| get(m, "PlateNumber").and_then(text))?;
+    let confidence = plate_object
+        .and_then(|o| get(o, "Confidence"))
+        .or_else(|| car.and_then(|c| get(c, "Confidence")))
+        .and_then(number)
+        .filter(|c| *c > 0.0 && *c <= 100.0);
+    let vehicle_obj = get(m, "Vehicle").and_then(Value::as_object);
+    let vehicle_text = |k: &str| vehicle_obj.and_then(|v| get(v, k)).and_then(text);
+    let vehicle = Vehicle {
+        kind: car_text("VehicleType").or_else(|| vehicle_text("Category")),
+        color: car_text("VehicleColor").or_else(|| vehicle_text("MainColor")),
+        brand: car_text("Brand").or_else(|| vehicle_text("Text")),
+        model: car_text("SubBrand"),
+    };
+    let has_vehicle =
+        vehicle.kind.is_some() || vehicle.color.is_some() || vehicle.brand.is_some() || vehicle.model.is_some();
+    Some(Plate {
+        number: plate_number,
+        list: None,
+        confidence,
+        direction: car_text("Direction"),
+        color: car_text("PlateColor").or_else(|| plate_object.and_then(|o| get(o, "Color")).and_then(text)),
+        vehicle: has_vehicle.then_some(vehicle),
+    })
+}
+
+/// People-counting totals (`NumberStat`, `ManNumDetection`; no public capture, §5 (u)):
+/// `EnteredNumber`/`EnteredSubtotal.Total`, `ExitedNumber`/`ExitedSubtotal.Total`, `Number`.
+fn counts(m: &Map<String, Value>) -> Option<Counts> {
+    let count = |v: &Value| number(v).filter(|n| *n >= 0.0 && *n < 1e15).map(|n| n as u64);
+    let sub = |flat: &str, nested: &str| {
+        get(m, flat)
+            .and_then(count)
+            .or_else(|| get(m, nested).and_then(Value::as_object).and_then(|s| get(s, "Total")).and_then(count))
+    };
+    let c = Counts {
+        enter: sub("EnteredNumber", "EnteredSubtotal"),
+        exit: sub("ExitedNumber", "ExitedSubtotal"),
+        total: get(m, "Number").and_then(count),
+    };
+    (!c.is_empty()).then_some(c)
+}
+
+/// The pieces of an idempotency key.
+struct KeyParts<'k> {
+    code: &'k str,
+    channel: Option<NonZeroU32>,
+    event_id: Option<&'k str>,
+    target_ids: &'k [&'k str],
+    rule: Option<&'k str>,
+    state: Option<State>,
+    time: Option<&'k str>,
+}
+
+/// `code[/chN][/e..][/t..][/r..][/state][/@time]`; `/` and `%` in parts are percent-escaped
+/// so parts cannot run into each other, control characters dropped.
+fn key(p: &KeyParts<'_>) -> String {
+    let mut k = String::with_capacity(64);
+    push_part(&mut k, "", p.code);
+    if let Some(ch) = p.channel {
+        let _ = write!(k, "/ch{ch}");
+    }
+    if let Some(e) = p.event_id {
+        push_part(&mut k, "e", e);
+    }
+    if !p.target_ids.is_empty() {
+        push_part(&mut k, "t", &p.target_ids.join(","));
+    }
+    if let Some(r) = p.rule {
+        push_part(&mut k, "r", r);
+    }
+    if let Some(s) = p.state {
+        push_part(&mut k, "", s.as_str());
+    }
+    if let Some(t) = p.time {
+        push_part(&mut k, "@", t);
+    }
+    let k = &k[1..];
+    if k.is_empty() {
+        return "-".to_owned();
+    }
+    if k.len() <= MAX_KEY {
+        return k.to_owned();
+    }
+    format!("{}~{:016x}", clip(k, MAX_KEY - 17), fnv1a(k.as_bytes()))
+}
+
+fn push_part(k: &mut String, prefix: &str, part: &str) {
+    k.push('/');
+    k.push_str(prefix);
+    for c in part.chars() {
+        match c {
+            '/' => k.push_str("%2F"),
+            '%' => k.push_str("%25"),
+            c if c.is_control() => {}
+            c => k.push(c),
+        }
+    }
+}
+
+/// 64-bit FNV-1a: stable across builds and platforms.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+#[cfg(test)]
+mod unit_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn map(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn boxes() {
+        assert_eq!(bbox(&json!([0, 0, 0, 0])), None);
+        assert_eq!(bbox(&json!([1, 2, 3])), None);
+        assert_eq!(bbox(&json!([1, 2, 9000, 4])), None);
+        assert_eq!(bbox(&json!([1, 2, -3, 4])), None);
+        assert_eq!(bbox(&json!(["x", 2, 3, 4])), None);
+        let b = bbox(&json!([8191, 8191, 0, 0])).unwrap();
+        assert_eq!(b, [0.0, 0.0, 1.0, 1.0]);
+        let b = bbox(&json!([819.1, "1638.2", 4095.5, 8192])).unwrap();
+        assert!((b[0] - 0.1).abs() < 1e-9 && (b[1] - 0.2).abs() < 1e-9 && b[3] == 1.0);
+    }
+
+    #[test]
+    fn confidences() {
+        assert_eq!(confidence(&json!(0)), None);
+        assert_eq!(confidence(&json!(0.5)), Some(0.5));
+        assert_eq!(confidence(&json!(87)), Some(0.87));
+        assert_eq!(confidence(&json!(101)), None);
+    }
+
+    #[test]
+    fn times() {
+        let t = device_time(&map(json!({"UTC": 1660425993, "UTCMS": 250})), &TimeZone::UTC);
+        assert_eq!(t.at.unwrap().to_string(), "2022-08-13T21:26:33.25Z");
+        assert_eq!(t.raw.as_deref(), Some("1660425993.250"));
+        let t = device_time(&map(json!({"UTC": 1e300})), &TimeZone::UTC);
+        assert_eq!((t.at, t.error.as_deref()), (None, Some("1e+300")));
+        let bogota = TimeZone::get("America/Bogota").unwrap();
+        let t = device_time(&map(json!({"UTC": 0, "LocaleTime": "2022-08-13 21:26:33"})), &bogota);
+        assert_eq!(t.at.unwrap().to_string(), "2022-08-14T02:26:33Z");
+        let t = device_time(&map(json!({"LocaleTime": "05-09-2023 11:32:22"})), &TimeZone::UTC);
+        assert_eq!(t.at.unwrap().to_string(), "2023-05-09T11:32:22Z");
+        let t = device_time(&map(json!({"LocaleTime": "yesterday"})), &TimeZone::UTC);
+        assert_eq!((t.at, t.error.as_deref()), (None, Some("yesterday")));
+        let t = device_time(&map(json!({"PTS": 43332082110.0})), &TimeZone::UTC);
+        assert_eq!((t.at, t.raw.as_deref()), (None, Some("43332082110.0")));
+    }
+
+    #[test]
+    fn keys_are_bounded_and_escaped() {
+        let parts = |code: &'static str, rule: Option<&'static str>| KeyParts {
+            code,
+            channel: NonZeroU32::new(2),
+            event_id: Some("9"),
+            target_ids: &["1", "2"],
+            rule,
+            state: Some(State::Start),
+            time: Some("17"),
+        };
+        assert_eq!(key(&parts("a/b", Some("50%"))), "a%2Fb/ch2/e9/t1,2/r50%25/start/@17");
+        let long: &'static str = Box::leak("x".repeat(1000).into_boxed_str());
+        let k = key(&parts("c", Some(long)));
+        assert!(k.len() <= MAX_KEY && k.contains('~'), "{k}");
+        assert_eq!(k, key(&parts("c", Some(long))));
+        let bare = KeyParts {
+            code: "\u{1}",
+            channel: None,
+            event_id: None,
+            target_ids: &[],
+            rule: None,
+            state: None,
+            time: None,
+        };
+        assert_eq!(key(&bare), "-");
+    }
+}
