@@ -7,4 +7,5 @@
 pub mod dahua;
 pub mod dahua_auth;
 pub mod generic;
+pub mod key;
 pub mod viewtron;

@@ -1,7 +1,6 @@
 //! One record → one event-ready value: kind, state, channel, rule, device time, objects,
 //! plate, counts, the payload as JSON and the idempotency-key pieces (dahua.md §4-§5).
 
-use std::fmt::Write as _;
 use std::num::NonZeroU32;
 
 use camgate_core::event::{BBox, bbox_is_valid, normalise_bbox};
@@ -12,6 +11,7 @@ use serde_json::{Map, Value};
 
 use super::body::{Data, Record};
 use super::codes::{CodeFilter, kind_for_code};
+use crate::key::{KeyBuilder, clip};
 
 /// Dahua's normalised coordinate space (`BoundingBox`, `Rect`, ...): 0..8191 on both axes.
 pub const COORD_MAX: f64 = 8191.0;
@@ -19,8 +19,6 @@ pub const COORD_MAX: f64 = 8191.0;
 pub const MAX_OBJECTS: usize = 256;
 /// Longest text copied from the payload into a field (rule, ids, plate, ...).
 const MAX_TEXT: usize = 256;
-/// Longest key returned; longer keys keep a prefix and a hash of the whole.
-const MAX_KEY: usize = 200;
 
 /// How records become events.
 #[derive(Debug, Clone)]
@@ -224,17 +222,6 @@ fn get<'v>(m: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
 
 fn get_any<'v>(m: &'v Map<String, Value>, keys: &[&str]) -> Option<&'v Value> {
     keys.iter().find_map(|k| get(m, k))
-}
-
-fn clip(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// A non-empty string (trimmed, clipped) or a number, as text.
@@ -485,52 +472,27 @@ struct KeyParts<'k> {
 /// `code[/chN][/e..][/t..][/r..][/state][/@time]`; `/` and `%` in parts are percent-escaped
 /// so parts cannot run into each other, control characters dropped.
 fn key(p: &KeyParts<'_>) -> String {
-    let mut k = String::with_capacity(64);
-    push_part(&mut k, "", p.code);
+    let mut k = KeyBuilder::new();
+    k.part("", p.code);
     if let Some(ch) = p.channel {
-        let _ = write!(k, "/ch{ch}");
+        k.channel(ch);
     }
     if let Some(e) = p.event_id {
-        push_part(&mut k, "e", e);
+        k.part("e", e);
     }
     if !p.target_ids.is_empty() {
-        push_part(&mut k, "t", &p.target_ids.join(","));
+        k.part("t", &p.target_ids.join(","));
     }
     if let Some(r) = p.rule {
-        push_part(&mut k, "r", r);
+        k.part("r", r);
     }
     if let Some(s) = p.state {
-        push_part(&mut k, "", s.as_str());
+        k.part("", s.as_str());
     }
     if let Some(t) = p.time {
-        push_part(&mut k, "@", t);
+        k.part("@", t);
     }
-    let k = &k[1..];
-    if k.is_empty() {
-        return "-".to_owned();
-    }
-    if k.len() <= MAX_KEY {
-        return k.to_owned();
-    }
-    format!("{}~{:016x}", clip(k, MAX_KEY - 17), fnv1a(k.as_bytes()))
-}
-
-fn push_part(k: &mut String, prefix: &str, part: &str) {
-    k.push('/');
-    k.push_str(prefix);
-    for c in part.chars() {
-        match c {
-            '/' => k.push_str("%2F"),
-            '%' => k.push_str("%25"),
-            c if c.is_control() => {}
-            c => k.push(c),
-        }
-    }
-}
-
-/// 64-bit FNV-1a: stable across builds and platforms.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    k.finish()
 }
 
 #[cfg(test)]
@@ -596,7 +558,7 @@ mod unit_tests {
         assert_eq!(key(&parts("a/b", Some("50%"))), "a%2Fb/ch2/e9/t1,2/r50%25/start/@17");
         let long: &'static str = Box::leak("x".repeat(1000).into_boxed_str());
         let k = key(&parts("c", Some(long)));
-        assert!(k.len() <= MAX_KEY && k.contains('~'), "{k}");
+        assert!(k.len() <= crate::key::MAX_KEY && k.contains('~'), "{k}");
         assert_eq!(k, key(&parts("c", Some(long))));
         let bare = KeyParts {
             code: "\u{1}",

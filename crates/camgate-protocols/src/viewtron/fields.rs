@@ -1,7 +1,6 @@
 //! Field readers shared by every post shape: device identity, device time, numbers, boxes,
 //! target types and the idempotency key.
 
-use std::fmt::Write as _;
 use std::num::NonZeroU32;
 
 use camgate_core::State;
@@ -11,21 +10,12 @@ use jiff::tz::TimeZone;
 
 use super::Device;
 use super::xml::El;
+use crate::key::KeyBuilder;
 
 /// Longest raw value copied into an error field or message.
 pub(super) const MAX_RAW: usize = 256;
 
-/// `s` cut to at most `max` bytes on a character boundary.
-pub(super) fn clip(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
+pub(super) use crate::key::clip;
 
 /// The device identity: `deviceInfo/*` (NVR, alarm status, keepalives) first, then the
 /// top-level fields of IPC fw 5.3 posts (`mac`, `sn`, `deviceName`, `channelId`) and of the
@@ -221,9 +211,6 @@ pub(super) struct KeyParts<'k> {
     pub time: Option<&'k str>,
 }
 
-/// Longest key returned; longer keys keep a prefix and a hash of the whole.
-const MAX_KEY: usize = 200;
-
 /// `device/code[/chN][/e..][/t..][/r..][/state][/@time]`. The device is its MAC (lower
 /// case; all-zero MACs are placeholders), else serial, IP, name, else `-`. `/` and `%` in
 /// parts are percent-escaped so parts cannot run into each other.
@@ -236,50 +223,27 @@ pub(super) fn key(p: &KeyParts<'_>) -> String {
         .or_else(|| d.ip.clone())
         .or_else(|| d.name.clone())
         .unwrap_or_else(|| "-".to_owned());
-    let mut k = String::with_capacity(64);
-    push_part(&mut k, "", &id);
-    push_part(&mut k, "", p.code);
+    let mut k = KeyBuilder::new();
+    k.part("", &id).part("", p.code);
     if let Some(ch) = d.channel {
-        let _ = write!(k, "/ch{ch}");
+        k.channel(ch);
     }
     if !p.event_ids.is_empty() {
-        push_part(&mut k, "e", &p.event_ids.join(","));
+        k.part("e", &p.event_ids.join(","));
     }
     if !p.target_ids.is_empty() {
-        push_part(&mut k, "t", &p.target_ids.join(","));
+        k.part("t", &p.target_ids.join(","));
     }
     if let Some(r) = p.rule {
-        push_part(&mut k, "r", r);
+        k.part("r", r);
     }
     if let Some(s) = p.state {
-        push_part(&mut k, "", s.as_str());
+        k.part("", s.as_str());
     }
     if let Some(t) = p.time {
-        push_part(&mut k, "@", t);
+        k.part("@", t);
     }
-    let k = &k[1..];
-    if k.len() <= MAX_KEY {
-        return k.to_owned();
-    }
-    format!("{}~{:016x}", clip(k, MAX_KEY - 17), fnv1a(k.as_bytes()))
-}
-
-fn push_part(k: &mut String, prefix: &str, part: &str) {
-    k.push('/');
-    k.push_str(prefix);
-    for c in part.chars() {
-        match c {
-            '/' => k.push_str("%2F"),
-            '%' => k.push_str("%25"),
-            c if c.is_control() => {}
-            c => k.push(c),
-        }
-    }
-}
-
-/// 64-bit FNV-1a: stable across builds and platforms (unlike `DefaultHasher`).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    k.finish()
 }
 
 #[cfg(test)]
@@ -336,7 +300,7 @@ mod tests {
         assert!(key(&parts("1")).starts_with("SN1/c/@1"));
         let long: &'static str = Box::leak(long.into_boxed_str());
         let a = key(&parts(long));
-        assert!(a.len() <= MAX_KEY, "{}", a.len());
+        assert!(a.len() <= crate::key::MAX_KEY, "{}", a.len());
         assert_eq!(a, key(&parts(long)));
     }
 

@@ -1,0 +1,86 @@
+//! Idempotency keys built from what a device says, shared by the parsers.
+
+use std::fmt::{Display, Write};
+
+/// Longest key a parser returns; a longer one keeps a prefix and a hash of the whole.
+pub const MAX_KEY: usize = 200;
+
+/// `s` cut to at most `max` bytes on a character boundary.
+pub fn clip(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Builds `part/part/...` keys. `/` and `%` inside parts are percent-escaped, so parts
+/// cannot run into each other; control characters are dropped.
+#[derive(Debug, Default)]
+pub struct KeyBuilder(String);
+
+impl KeyBuilder {
+    pub fn new() -> Self {
+        KeyBuilder(String::with_capacity(64))
+    }
+
+    /// Append `/`, `prefix` and the escaped `part`.
+    pub fn part(&mut self, prefix: &str, part: &str) -> &mut Self {
+        self.0.push('/');
+        self.0.push_str(prefix);
+        for c in part.chars() {
+            match c {
+                '/' => self.0.push_str("%2F"),
+                '%' => self.0.push_str("%25"),
+                c if c.is_control() => {}
+                c => self.0.push(c),
+            }
+        }
+        self
+    }
+
+    /// Append `/ch<channel>`.
+    pub fn channel(&mut self, channel: impl Display) -> &mut Self {
+        let _ = write!(self.0, "/ch{channel}");
+        self
+    }
+
+    /// The key: `-` when nothing was added; over [`MAX_KEY`] a clipped prefix, `~` and a
+    /// 64-bit FNV-1a hash of the whole.
+    pub fn finish(&self) -> String {
+        let k = self.0.strip_prefix('/').unwrap_or(&self.0);
+        if k.is_empty() {
+            "-".to_owned()
+        } else if k.len() <= MAX_KEY {
+            k.to_owned()
+        } else {
+            format!("{}~{:016x}", clip(k, MAX_KEY - 17), fnv1a(k.as_bytes()))
+        }
+    }
+}
+
+/// 64-bit FNV-1a: stable across builds and platforms (unlike `DefaultHasher`).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_are_escaped_and_keys_bounded() {
+        let k = KeyBuilder::new().part("", "a/b%c\u{1}").channel(2).part("@", "1").finish();
+        assert_eq!(k, "a%2Fb%25c/ch2/@1");
+        assert_eq!(KeyBuilder::new().finish(), "-");
+        let long = "x".repeat(500);
+        let k1 = KeyBuilder::new().part("", &long).part("", "1").finish();
+        let k2 = KeyBuilder::new().part("", &long).part("", "2").finish();
+        assert!(k1.len() <= MAX_KEY && k1.contains('~'));
+        assert_ne!(k1, k2, "the hash keeps long keys apart");
+        assert_eq!(clip("héllo", 2), "h");
+    }
+}
