@@ -85,6 +85,7 @@ pub struct Metrics {
     pub sink_live_dropped: Family<SinkLabels, Counter>,
     pub connections_refused: Family<ListenerLabels, Counter>,
     pub connections_open: Family<ListenerLabels, Gauge>,
+    pub connections_timed_out: Family<ListenerLabels, Counter>,
     pub bus_lagged: Counter,
     pub viewtron_posts: Family<PostLabels, Counter>,
     pub image_errors: Family<SourceLabels, Counter>,
@@ -122,6 +123,7 @@ impl Metrics {
             sink_live_dropped: Family::default(),
             connections_refused: Family::default(),
             connections_open: Family::default(),
+            connections_timed_out: Family::default(),
             bus_lagged: Counter::default(),
             viewtron_posts: Family::default(),
             image_errors: Family::default(),
@@ -160,6 +162,11 @@ impl Metrics {
             m.connections_refused.clone(),
         );
         registry.register("connections_open", "Open connections per listener", m.connections_open.clone());
+        registry.register(
+            "connections_timed_out",
+            "Connections closed because no complete request headers came within the header timeout",
+            m.connections_timed_out.clone(),
+        );
         registry.register("bus_lagged", "Live events a slow live subscriber missed", m.bus_lagged.clone());
         registry.register(
             "viewtron_posts",

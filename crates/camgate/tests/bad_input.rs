@@ -158,6 +158,11 @@ async fn slow_loris_clients_are_cut_off() {
     let got = closed_within(&mut s, Duration::from_secs(10)).await;
     assert!(got.is_some(), "the connection is closed");
     assert!(start.elapsed() < Duration::from_secs(10));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !gw.metrics().render().contains(r#"camgate_connections_timed_out_total{listener="webhook"} 1"#) {
+        assert!(Instant::now() < deadline, "the timeout is counted:\n{}", gw.metrics().render());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // A body that never completes.
     let mut s = TcpStream::connect(gw.webhook_addr().unwrap()).await.unwrap();

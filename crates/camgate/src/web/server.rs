@@ -42,6 +42,7 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let labels = ListenerLabels { listener: name.to_owned() };
     let mut last_refusal_log: Option<Instant> = None;
+    let timeouts = Arc::new(LogLimiter::default());
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).keep_alive(true);
     loop {
@@ -81,9 +82,20 @@ pub async fn serve(
         let conn = graceful.watch(conn);
         let open = metrics.connections_open.get_or_create(&labels).clone();
         open.inc();
+        let timeouts = timeouts.clone();
+        let timed_out = metrics.connections_timed_out.get_or_create(&labels).clone();
+        let header_timeout = limits.header_timeout;
         tokio::spawn(async move {
             if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+                if e.is_timeout() {
+                    timed_out.inc();
+                    // Slow or idle clients: one line per 10 s at most, the metric counts all.
+                    if timeouts.should_log() {
+                        tracing::warn!(listener = name, %peer, ?header_timeout, "closed a connection that sent no complete request headers in time (slow or idle client; logged at most every 10 s)");
+                    }
+                } else {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
             }
             open.dec();
             drop(permit);
@@ -94,6 +106,24 @@ pub async fn serve(
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(grace) => {
             tracing::warn!(listener = name, "requests still running after {grace:?}; closing them");
+        }
+    }
+}
+
+/// Lets one log line through per 10 s, across tasks.
+#[derive(Debug, Default)]
+struct LogLimiter {
+    last: std::sync::Mutex<Option<Instant>>,
+}
+
+impl LogLimiter {
+    fn should_log(&self) -> bool {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+            *last = Some(Instant::now());
+            true
+        } else {
+            false
         }
     }
 }
