@@ -3,5 +3,6 @@
 //! Each simulator talks to camgate over real TCP, the way the real device or script would.
 #![forbid(unsafe_code)]
 
+pub mod dahua;
 pub mod generic;
 pub mod viewtron;
