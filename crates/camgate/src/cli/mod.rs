@@ -44,8 +44,42 @@ pub enum Command {
     Events(events::EventsArgs),
 }
 
+/// How the simulated Dahua camera asks for credentials.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SimDahuaAuth {
+    /// Digest MD5 with qop=auth (most cameras).
+    Digest,
+    /// Digest MD5 without qop (RFC 2069, old firmware).
+    DigestNoQop,
+    /// Digest SHA-256.
+    Sha256,
+    /// HTTP Basic only (2014/2015 firmware).
+    Basic,
+    /// No authentication.
+    None,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum SimVendor {
+    /// A Dahua camera or NVR serving `eventManager.cgi?action=attach` event streams, for
+    /// any client to connect to.
+    Dahua {
+        /// Where to listen, e.g. 127.0.0.1:8081.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: String,
+        #[arg(long, default_value = "admin")]
+        username: String,
+        #[arg(long, env = "CAMGATE_SIM_PASSWORD", hide_env_values = true, default_value = "admin")]
+        password: String,
+        #[arg(long, value_enum, default_value = "digest")]
+        auth: SimDahuaAuth,
+        /// Channels (an NVR has several); events are spread over them.
+        #[arg(long, default_value_t = 1)]
+        channels: u32,
+        /// Seconds between events on each stream.
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+    },
     /// A Viewtron IP camera (or, with --nvr, an NVR) posting XML events, keepalives,
     /// alarm status and traject bursts with real-size images.
     Viewtron {
@@ -255,8 +289,59 @@ fn sim(vendor: SimVendor) -> ExitCode {
             SimVendor::Viewtron { target, rate, count, nvr, credentials, faults, seed } => {
                 sim_viewtron(&target, rate, count, nvr, credentials, faults, seed, stop).await
             }
+            SimVendor::Dahua { listen, username, password, auth, channels, interval } => {
+                sim_dahua(&listen, username, password, auth, channels, interval, stop).await
+            }
         }
     })
+}
+
+async fn sim_dahua(
+    listen: &str,
+    username: String,
+    password: String,
+    auth: SimDahuaAuth,
+    channels: u32,
+    interval: f64,
+    stop: tokio_util::sync::CancellationToken,
+) -> ExitCode {
+    use camgate_sim::dahua::{AuthMode, DahuaServer, DigestAlgorithm};
+    if !(interval > 0.0 && interval.is_finite()) || channels == 0 {
+        eprintln!("error: --interval must be a positive number of seconds and --channels at least 1");
+        return ExitCode::from(2);
+    }
+    let digest = |qop, algorithm| AuthMode::Digest { qop, algorithm, nonce_per_request: false, stale_after: None };
+    let mode = match auth {
+        SimDahuaAuth::Digest => digest(true, DigestAlgorithm::Md5),
+        SimDahuaAuth::DigestNoQop => digest(false, DigestAlgorithm::Md5),
+        SimDahuaAuth::Sha256 => digest(true, DigestAlgorithm::Sha256),
+        SimDahuaAuth::Basic => AuthMode::Basic,
+        SimDahuaAuth::None => AuthMode::None,
+    };
+    let server = match DahuaServer::builder()
+        .credentials(username.clone(), password)
+        .auth(mode)
+        .channels(channels)
+        .event_interval(Some(Duration::from_secs_f64(interval)))
+        .bind(listen)
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot listen on {listen}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    eprintln!(
+        "simulated Dahua camera on http://{}/cgi-bin/eventManager.cgi?action=attach&codes=[All]&heartbeat=5 \
+         (user {username}, {auth:?} auth, {channels} channel(s)); Ctrl-C stops it",
+        server.local_addr()
+    );
+    stop.cancelled().await;
+    let stats = server.stats();
+    server.shutdown().await;
+    eprintln!("served {} stream(s), {} event(s)", camgate_sim::dahua::Stats::get(&stats.streams), stats.events().len());
+    ExitCode::SUCCESS
 }
 
 /// The `host:port` of an `http://host:port[/...]` URL.
