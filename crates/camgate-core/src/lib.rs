@@ -7,6 +7,7 @@
 pub mod backoff;
 pub mod config;
 pub mod event;
+pub mod schedule;
 pub mod time;
 
 pub use event::{BBox, Counts, Event, EventId, Face, Image, Kind, Object, Plate, State, Vehicle, Vendor};

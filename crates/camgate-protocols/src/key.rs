@@ -31,6 +31,12 @@ impl KeyBuilder {
     pub fn part(&mut self, prefix: &str, part: &str) -> &mut Self {
         self.0.push('/');
         self.0.push_str(prefix);
+        // Fast path: nothing to escape or drop (no `/`, `%`, ASCII control, or 0xC2, the
+        // lead byte of the C1 controls U+0080..U+009F), so the part goes in whole.
+        if part.bytes().all(|b| b >= 0x20 && !matches!(b, b'/' | b'%' | 0x7f | 0xc2)) {
+            self.0.push_str(part);
+            return self;
+        }
         for c in part.chars() {
             match c {
                 '/' => self.0.push_str("%2F"),
@@ -48,6 +54,25 @@ impl KeyBuilder {
         self
     }
 
+    /// As [`channel`](Self::channel) for a number, without the formatting machinery (one
+    /// per event).
+    pub fn channel_number(&mut self, channel: u32) -> &mut Self {
+        let mut digits = [0u8; 10];
+        let mut at = digits.len();
+        let mut n = channel;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.0.push_str("/ch");
+        self.0.extend(digits[at..].iter().map(|&d| char::from(d)));
+        self
+    }
+
     /// The key: `-` when nothing was added; over [`MAX_KEY`] a clipped prefix, `~` and a
     /// 64-bit FNV-1a hash of the whole.
     pub fn finish(&self) -> String {
@@ -58,6 +83,22 @@ impl KeyBuilder {
             k.to_owned()
         } else {
             format!("{}~{:016x}", clip(k, MAX_KEY - 17), fnv1a(k.as_bytes()))
+        }
+    }
+
+    /// As [`finish`](Self::finish), reusing the builder's buffer (no copy for a key within
+    /// [`MAX_KEY`]).
+    pub fn into_key(self) -> String {
+        let mut k = self.0;
+        if k.starts_with('/') {
+            k.remove(0);
+        }
+        if k.is_empty() {
+            "-".to_owned()
+        } else if k.len() <= MAX_KEY {
+            k
+        } else {
+            format!("{}~{:016x}", clip(&k, MAX_KEY - 17), fnv1a(k.as_bytes()))
         }
     }
 }
@@ -76,11 +117,21 @@ mod tests {
         let k = KeyBuilder::new().part("", "a/b%c\u{1}").channel(2).part("@", "1").finish();
         assert_eq!(k, "a%2Fb%25c/ch2/@1");
         assert_eq!(KeyBuilder::new().finish(), "-");
+        assert_eq!(KeyBuilder::new().into_key(), "-");
+        let mut b = KeyBuilder::new();
+        b.part("", "a/b%c\u{1}\u{85}\u{a0}é").channel(2).part("@", "1");
+        assert_eq!(
+            (b.finish(), b.into_key()),
+            ("a%2Fb%25c\u{a0}é/ch2/@1".to_owned(), "a%2Fb%25c\u{a0}é/ch2/@1".to_owned())
+        );
         let long = "x".repeat(500);
         let k1 = KeyBuilder::new().part("", &long).part("", "1").finish();
         let k2 = KeyBuilder::new().part("", &long).part("", "2").finish();
         assert!(k1.len() <= MAX_KEY && k1.contains('~'));
         assert_ne!(k1, k2, "the hash keeps long keys apart");
         assert_eq!(clip("héllo", 2), "h");
+        for n in [0, 1, 9, 10, 99, 4_294_967_295] {
+            assert_eq!(KeyBuilder::new().channel_number(n).finish(), KeyBuilder::new().channel(n).finish());
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! see `fuzz/`) and report what they could not understand in their error type.
 #![forbid(unsafe_code)]
 
+pub mod avigilon;
 pub mod dahua;
 pub mod dahua_auth;
 pub mod generic;

@@ -88,6 +88,11 @@ impl Generator {
             return Err(SimError::Target(self.target));
         }
         let url = format!("{}/api/ingest", self.target);
+        // The workspace builds reqwest with `rustls-no-provider` (camgate's Dahua client
+        // chooses ring): a client needs a process-wide provider, installed here unless one is.
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()

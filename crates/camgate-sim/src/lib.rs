@@ -3,6 +3,7 @@
 //! Each simulator talks to camgate over real TCP, the way the real device or script would.
 #![forbid(unsafe_code)]
 
+pub mod avigilon;
 pub mod dahua;
 pub mod generic;
 pub mod viewtron;

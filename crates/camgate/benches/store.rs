@@ -14,7 +14,10 @@
 //!
 //! For experiments, `CAMGATE_BENCH_PRODUCERS`, `CAMGATE_BENCH_BATCH_MAX` and
 //! `CAMGATE_BENCH_LINGER_US` override the producer count and the store's `batch_max` and
-//! `batch_linger` for `store/group_commit`.
+//! `batch_linger` for `store/group_commit`. `CAMGATE_BENCH_ZONES=N` configures N occupancy
+//! zones for `store/group_commit` and `store/append_many` (each zone counts the events of two
+//! of the 16 sources, so every event is tested against every zone and 1 in 8 per zone counts):
+//! the cost of counting in the write transaction.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -53,6 +56,7 @@ struct GroupCommit {
     producers: usize,
     batch_max: Option<usize>,
     linger: Option<Duration>,
+    zones: usize,
 }
 
 impl GroupCommit {
@@ -61,6 +65,7 @@ impl GroupCommit {
             producers: env_parse("CAMGATE_BENCH_PRODUCERS").unwrap_or(PRODUCERS),
             batch_max: env_parse("CAMGATE_BENCH_BATCH_MAX"),
             linger: env_parse("CAMGATE_BENCH_LINGER_US").map(Duration::from_micros),
+            zones: env_parse("CAMGATE_BENCH_ZONES").unwrap_or(0),
         }
     }
 
@@ -72,8 +77,29 @@ impl GroupCommit {
         if let Some(l) = self.linger {
             o.batch_linger = l;
         }
+        o.occupancy = zones(self.zones);
         o
     }
+}
+
+/// `n` zones over the bench's 16 sources (none for 0).
+fn zones(n: usize) -> Option<Arc<camgate::occupancy::Occupancy>> {
+    if n == 0 {
+        return None;
+    }
+    let text: String = (0..n)
+        .map(|z| {
+            format!(
+                "[[zone]]\nname = \"zone-{z}\"\ncapacity = 1000\n\
+                 enter = [{{ source = {{ equals = \"cam-{}\" }}, kind = {{ equals = \"motion\" }} }}]\n\
+                 exit = [{{ source = {{ equals = \"cam-{}\" }} }}, {{ name = {{ contains = \"salida\" }} }}]\n",
+                (2 * z) % 16,
+                (2 * z + 1) % 16
+            )
+        })
+        .collect();
+    let config = camgate_core::config::Config::from_toml(&text, "bench").expect("bench zones");
+    camgate::occupancy::Occupancy::from_config(&config)
 }
 
 /// A small event with a key unique within its database.
@@ -113,9 +139,11 @@ async fn group_commit_once(cfg: GroupCommit) -> Duration {
 }
 
 /// One iteration of `store/append_many`.
-async fn append_many_once() -> Duration {
+async fn append_many_once(zone_count: usize) -> Duration {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (store, writer) = open_store(StoreOptions::in_dir(dir.path())).await;
+    let mut options = StoreOptions::in_dir(dir.path());
+    options.occupancy = zones(zone_count);
+    let (store, writer) = open_store(options).await;
     let batches: Vec<Vec<Event>> = (0..BATCHES).map(|b| (0..BATCH).map(|i| event(b * BATCH + i)).collect()).collect();
     let started = Instant::now();
     for batch in batches {
@@ -172,7 +200,7 @@ fn runtime() -> tokio::runtime::Runtime {
 fn store_benches(c: &mut Criterion) {
     let rt = runtime();
     let cfg = GroupCommit::from_env();
-    if cfg.producers != PRODUCERS || cfg.batch_max.is_some() || cfg.linger.is_some() {
+    if cfg.producers != PRODUCERS || cfg.batch_max.is_some() || cfg.linger.is_some() || cfg.zones > 0 {
         eprintln!("store/group_commit runs with overrides: {cfg:?}");
     }
     let mut group = c.benchmark_group("store");
@@ -197,7 +225,7 @@ fn store_benches(c: &mut Criterion) {
         b.to_async(&rt).iter_custom(|iters| async move {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                total += append_many_once().await;
+                total += append_many_once(cfg.zones).await;
             }
             total
         })

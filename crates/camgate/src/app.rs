@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use camgate_core::Vendor;
-use camgate_core::config::{CameraConfig, Config, TrajectMode, ViewtronCamera};
+use camgate_core::config::{CameraConfig, Config, DahuaCamera, TrajectMode, ViewtronCamera};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -31,6 +31,10 @@ pub enum StartError {
     Listen(std::io::Error),
     #[error("sink `{name}`: {message}")]
     Sink { name: String, message: String },
+    #[error("camera `{name}`: {message}")]
+    Camera { name: String, message: String },
+    #[error("avigilon `{name}`: {message}")]
+    Avigilon { name: String, message: String },
 }
 
 /// A running gateway.
@@ -107,8 +111,9 @@ impl Gateway {
             let cameras: Vec<ViewtronCamera> = config
                 .camera
                 .iter()
-                .map(|c| match c {
-                    CameraConfig::Viewtron(v) => v.clone(),
+                .filter_map(|c| match c {
+                    CameraConfig::Viewtron(v) => Some(v.clone()),
+                    _ => None,
                 })
                 .collect();
             let handler = viewtron::gateway::StoreHandler::new(
@@ -145,6 +150,55 @@ impl Gateway {
                 Err(e) => {
                     gw.shutdown().await;
                     return Err(e);
+                }
+            }
+        }
+
+        let dahua: Vec<DahuaCamera> = config
+            .camera
+            .iter()
+            .filter_map(|c| match c {
+                CameraConfig::Dahua(d) => Some(d.clone()),
+                _ => None,
+            })
+            .collect();
+        if !dahua.is_empty() {
+            let ctx = sources::dahua::Context {
+                store: store.clone(),
+                metrics: metrics.clone(),
+                registry: sources.clone(),
+                site_timezone: jiff::tz::TimeZone::get(&config.site.timezone).unwrap_or(jiff::tz::TimeZone::UTC),
+            };
+            match sources::dahua::start(&dahua, &ctx, &stop_sources) {
+                Ok(tasks) => gw.background.extend(tasks),
+                Err((name, message)) => {
+                    gw.shutdown().await;
+                    return Err(StartError::Camera { name, message });
+                }
+            }
+        }
+
+        if !config.avigilon.is_empty() {
+            // Read once more here: the legacy schedule file may have changed since the check.
+            let schedule = match config.schedule() {
+                Ok(s) if s.is_empty() => None,
+                Ok(s) => Some(Arc::new(s)),
+                Err(e) => {
+                    gw.shutdown().await;
+                    return Err(StartError::Avigilon { name: "[schedule]".into(), message: e.to_string() });
+                }
+            };
+            let ctx = sources::avigilon::Context {
+                store: store.clone(),
+                metrics: metrics.clone(),
+                registry: sources.clone(),
+                schedule,
+            };
+            match sources::avigilon::start(&config.avigilon, &ctx, &stop_sources) {
+                Ok(tasks) => gw.background.extend(tasks),
+                Err((name, message)) => {
+                    gw.shutdown().await;
+                    return Err(StartError::Avigilon { name, message });
                 }
             }
         }

@@ -25,6 +25,8 @@ pub mod bus;
 pub mod cli;
 pub mod logging;
 pub mod metrics;
+pub mod occupancy;
+pub mod schedule;
 pub mod sinks;
 pub mod sources;
 pub mod store;

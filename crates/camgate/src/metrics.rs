@@ -63,6 +63,22 @@ pub struct PostLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ZoneLabels {
+    pub zone: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AvigilonLabels {
+    /// The `[[avigilon]]` name.
+    pub site: String,
+    /// `login`, `logout`, `server/ids`, `cameras`, `events/search`.
+    pub route: String,
+    /// `ok`, `auth` (401/403), `error` (another error answer), `invalid` (not the expected
+    /// JSON), `transport` (no answer: connect error, timeout).
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ListenerLabels {
     pub listener: String,
 }
@@ -89,6 +105,15 @@ pub struct Metrics {
     pub bus_lagged: Counter,
     pub viewtron_posts: Family<PostLabels, Counter>,
     pub image_errors: Family<SourceLabels, Counter>,
+    pub zone_count: Family<ZoneLabels, Gauge>,
+    pub zone_entries: Family<ZoneLabels, Gauge>,
+    pub zone_exits: Family<ZoneLabels, Gauge>,
+    pub zone_capacity: Family<ZoneLabels, Gauge>,
+    pub zone_over_capacity: Family<ZoneLabels, Gauge>,
+    pub dahua_parts: Family<PostLabels, Counter>,
+    pub dahua_stream_ends: Family<ReasonLabels, Counter>,
+    pub avigilon_requests: Family<AvigilonLabels, Counter>,
+    pub avigilon_cycle_seconds: Family<SourceLabels, Histogram>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -127,6 +152,15 @@ impl Metrics {
             bus_lagged: Counter::default(),
             viewtron_posts: Family::default(),
             image_errors: Family::default(),
+            zone_count: Family::default(),
+            zone_entries: Family::default(),
+            zone_exits: Family::default(),
+            zone_capacity: Family::default(),
+            zone_over_capacity: Family::default(),
+            dahua_parts: Family::default(),
+            dahua_stream_ends: Family::default(),
+            avigilon_requests: Family::default(),
+            avigilon_cycle_seconds: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.01, 2.0, 14))),
         };
         registry.register("events_stored", "Events committed to the store", m.events_stored.clone());
         registry.register(
@@ -174,6 +208,35 @@ impl Metrics {
             m.viewtron_posts.clone(),
         );
         registry.register("image_errors", "Images in device posts that could not be decoded", m.image_errors.clone());
+        registry.register("zone_count", "Occupancy of each zone in its current period", m.zone_count.clone());
+        registry.register("zone_entries", "Entries counted in each zone's current period", m.zone_entries.clone());
+        registry.register("zone_exits", "Exits counted in each zone's current period", m.zone_exits.clone());
+        registry.register("zone_capacity", "Configured capacity of each zone that has one", m.zone_capacity.clone());
+        registry.register(
+            "zone_over_capacity",
+            "1 while a zone is between capacity_exceeded and capacity_recovered",
+            m.zone_over_capacity.clone(),
+        );
+        registry.register(
+            "dahua_parts",
+            "Parts of Dahua event streams by kind: event, heartbeat, filtered, unrecognised, frame_error",
+            m.dahua_parts.clone(),
+        );
+        registry.register(
+            "dahua_stream_ends",
+            "Dahua event streams that ended or failed to start, by reason: closed, stalled, recycled, failed, auth_failed, codes_refused",
+            m.dahua_stream_ends.clone(),
+        );
+        registry.register(
+            "avigilon_requests",
+            "Requests to Avigilon Web Endpoints by site, route and outcome: ok, auth, error, invalid, transport",
+            m.avigilon_requests.clone(),
+        );
+        registry.register(
+            "avigilon_cycle_seconds",
+            "Time one Avigilon poll cycle (every camera of a site) took",
+            m.avigilon_cycle_seconds.clone(),
+        );
         Metrics { registry, ..m }
     }
 

@@ -1,5 +1,7 @@
 //! Hostile and broken input: each gets a clear answer, and the gateway keeps serving.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use camgate::app::Gateway;
@@ -40,7 +42,7 @@ async fn closed_within(s: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
 }
 
 async fn still_serving(gw: &Gateway) {
-    let http = reqwest::Client::new();
+    let http = common::plain_client();
     let r = http.post(ingest(gw)).json(&json!({"source": "probe", "kind": "other"})).send().await.unwrap();
     assert_eq!(r.status(), 200, "the gateway keeps serving");
 }
@@ -49,7 +51,7 @@ async fn still_serving(gw: &Gateway) {
 async fn malformed_json_and_wrong_types_get_400_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let gw = gateway(dir.path(), "", "").await;
-    let http = reqwest::Client::new();
+    let http = common::plain_client();
     let cases: &[(&str, &str)] = &[
         ("{\"source\": \"a\", \"kind\": ", "invalid JSON"),
         ("[]", "invalid JSON"),
@@ -95,7 +97,7 @@ async fn the_token_is_checked_before_the_body_is_read() {
     .await;
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     assert!(!answer.contains("t0k3n-abc"));
-    let r = reqwest::Client::new()
+    let r = common::plain_client()
         .post(ingest(&gw))
         .bearer_auth("t0k3n-abc")
         .json(&json!({"source": "a", "kind": "motion"}))
@@ -111,7 +113,7 @@ async fn bodies_over_the_limit_get_413_without_being_read_whole() {
     let dir = tempfile::tempdir().unwrap();
     let gw = gateway(dir.path(), "max_body = \"2KB\"", "").await;
     let big = json!({"source": "a", "kind": "motion", "data": {"pad": "x".repeat(5000)}}).to_string();
-    let http = reqwest::Client::new();
+    let http = common::plain_client();
     let r = http.post(ingest(&gw)).header("content-type", "application/json").body(big.clone()).send().await.unwrap();
     assert_eq!(r.status(), 413);
     let reply: Value = r.json().await.unwrap();
@@ -226,7 +228,7 @@ async fn thousands_of_idle_connections_stay_bounded() {
 async fn a_full_store_answers_503_and_writes_nothing_half() {
     let dir = tempfile::tempdir().unwrap();
     let gw = gateway(dir.path(), "", "[store]\nmax_size = \"300KB\"").await;
-    let http = reqwest::Client::new();
+    let http = common::plain_client();
     let jpeg = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, camgate_sim::generic::TINY_JPEG);
     let mut ok = 0u64;
     let reply = loop {

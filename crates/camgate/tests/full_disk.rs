@@ -4,6 +4,8 @@
 //! Mounting needs root, which the test machines and CI have; without it this test fails
 //! with a message saying so rather than passing without testing anything.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -63,7 +65,7 @@ async fn a_full_disk_answers_503_keeps_serving_and_recovers() {
     let room = free.blocks_available() as u64 * free.fragment_size() as u64;
     std::fs::write(&filler, vec![0u8; room.saturating_sub(600 * 1024) as usize]).unwrap();
 
-    let http = reqwest::Client::new();
+    let http = common::plain_client();
     let url = format!("http://{}/api/ingest", gw.webhook_addr().unwrap());
     let image = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, {
         let mut jpeg = camgate_sim::generic::TINY_JPEG.to_vec();

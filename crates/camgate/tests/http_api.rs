@@ -1,5 +1,7 @@
 //! The HTTP API against a gateway running in-process on loopback.
 
+mod common;
+
 use std::time::Duration;
 
 use camgate::app::Gateway;
@@ -29,7 +31,7 @@ async fn get(http: &reqwest::Client, gw: &Gateway, path: &str) -> (u16, Value) {
 async fn events_are_paged_and_filtered() {
     let dir = tempfile::tempdir().unwrap();
     let gw = gateway(dir.path()).await;
-    let http = reqwest::Client::new();
+    let http = common::plain_client();
     let sent = [("gate", "plate"), ("door", "motion"), ("gate", "motion"), ("door", "face"), ("gate", "plate")];
     for (i, (source, kind)) in sent.iter().enumerate() {
         let mut body = json!({"key": format!("k{i}"), "source": source, "kind": kind});
@@ -100,7 +102,7 @@ async fn next_sse(
 async fn the_live_stream_sends_new_events_and_replays_after_last_event_id() {
     let dir = tempfile::tempdir().unwrap();
     let gw = gateway(dir.path()).await;
-    let http = reqwest::Client::new();
+    let http = common::plain_client();
     post(&http, &gw, json!({"key": "before", "source": "cam", "kind": "motion"})).await;
 
     let url = format!("http://{}/api/events/stream", gw.http_addr().unwrap());
@@ -146,7 +148,7 @@ async fn the_live_stream_sends_new_events_and_replays_after_last_event_id() {
 async fn health_sources_sinks_and_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let gw = gateway(dir.path()).await;
-    let http = reqwest::Client::new();
+    let http = common::plain_client();
     let first: Value =
         post(&http, &gw, json!({"key": "a", "source": "gate", "kind": "plate", "plate": {"number": "X1"}}))
             .await

@@ -4,8 +4,12 @@
 //! the caller reads the file; [`Config::from_toml`] returns a [`ConfigError`] that names
 //! the file, the line and the key of the problem.
 
+mod avigilon;
 mod camera;
+pub mod matcher;
+mod schedule;
 mod values;
+mod zone;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -14,8 +18,14 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use camera::{CameraConfig, TrajectMode, ViewtronCamera};
+pub use avigilon::{
+    AVIGILON_API_ROOT, AVIGILON_DEFAULT_PORT, AVIGILON_MAX_LIMIT, ActiveMode, AvigilonConfig, SignedDur,
+    parse_signed_duration,
+};
+pub use camera::{CameraConfig, DahuaCamera, TrajectMode, ViewtronCamera};
+pub use schedule::{ScheduleConfig, WindowConfig};
 pub use values::{Dur, EnvString, Secret, Size, expand_env, parse_duration};
+pub use zone::{OccupancyConfig, Reset, ZoneConfig};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -28,6 +38,14 @@ pub struct Config {
     pub webhook: WebhookConfig,
     /// The devices camgate knows by name.
     pub camera: Vec<CameraConfig>,
+    /// Avigilon Control Center sites polled for analytic events (`[[avigilon]]`).
+    pub avigilon: Vec<AvigilonConfig>,
+    /// Scheduled event windows (`[schedule]`, `[[schedule.window]]`).
+    pub schedule: ScheduleConfig,
+    /// Settings for all occupancy zones (the legacy table mirror).
+    pub occupancy: OccupancyConfig,
+    /// Occupancy counters (`docs/config.md`, `[[zone]]`).
+    pub zone: Vec<ZoneConfig>,
     /// Where events go. When the file names none, one `log` sink is used.
     pub sink: Vec<SinkConfig>,
 }
@@ -361,6 +379,13 @@ impl Config {
         Ok(config)
     }
 
+    /// Check a configuration built in code rather than read from a file (the
+    /// environment-variable mode), with exactly the checks [`Config::from_toml`] applies.
+    /// `origin` names where it came from in errors; they carry the key but no line.
+    pub fn validate_built(&self, origin: &str) -> Result<(), ConfigError> {
+        self.validate("", origin)
+    }
+
     /// Resolve `*_env` references and check what serde cannot.
     fn validate(&self, text: &str, file: &str) -> Result<(), ConfigError> {
         let err = |key: &str, message: String| ConfigError {
@@ -431,6 +456,9 @@ impl Config {
             }
         }
         self.validate_cameras(text, file)?;
+        avigilon::validate(self, text, file)?;
+        self.build_schedule(text, file)?;
+        zone::validate(self, &|k, m| ConfigError::for_key(text, file, k, m))?;
         let mut names = HashSet::new();
         for (i, s) in self.sink.iter().enumerate() {
             if !names.insert(s.name()) {
@@ -463,12 +491,12 @@ impl Config {
         let mut names = HashSet::new();
         let mut addresses = HashSet::new();
         for (i, cam) in self.camera.iter().enumerate() {
-            let CameraConfig::Viewtron(c) = cam;
-            if c.name.trim().is_empty() {
+            let name = cam.name();
+            if name.trim().is_empty() {
                 return Err(err(format!("camera[{i}].name"), "must not be empty".into()));
             }
-            for n in std::iter::once(&c.name).chain(c.channels.iter().filter(|n| !n.is_empty())) {
-                if !names.insert(n.as_str()) {
+            for n in std::iter::once(name).chain(cam.channels().iter().map(String::as_str).filter(|n| !n.is_empty())) {
+                if !names.insert(n) {
                     return Err(err(
                         format!("camera[{i}].name"),
                         format!(
@@ -477,30 +505,42 @@ impl Config {
                     ));
                 }
             }
-            if !addresses.insert(c.address) {
-                return Err(err(
-                    format!("camera[{i}].address"),
-                    format!("{} is the address of another camera; posts are matched to cameras by address", c.address),
-                ));
-            }
-            if let Some(tz) = &c.timezone
+            if let Some(tz) = cam.timezone()
                 && jiff::tz::TimeZone::get(tz).is_err()
             {
                 return Err(err(format!("camera[{i}].timezone"), format!("unknown time zone {tz:?}")));
             }
-            if c.password.is_some() && c.password_env.is_some() {
+            let (password, password_env) = match cam {
+                CameraConfig::Viewtron(c) => (&c.password, &c.password_env),
+                CameraConfig::Dahua(c) => (&c.password, &c.password_env),
+            };
+            if password.is_some() && password_env.is_some() {
                 return Err(err(format!("camera[{i}].password_env"), "set either `password` or `password_env`".into()));
             }
-            if let Some(var) = &c.password_env
+            if let Some(var) = password_env
                 && std::env::var(var).is_err()
             {
                 return Err(err(format!("camera[{i}].password_env"), format!("environment variable {var} is not set")));
             }
-            if c.username.is_some() != (c.password.is_some() || c.password_env.is_some()) {
-                return Err(err(
-                    format!("camera[{i}].username"),
-                    "give both `username` and `password` (or `password_env`), or neither".into(),
-                ));
+            match cam {
+                CameraConfig::Viewtron(c) => {
+                    if !addresses.insert(c.address) {
+                        return Err(err(
+                            format!("camera[{i}].address"),
+                            format!(
+                                "{} is the address of another camera; posts are matched to cameras by address",
+                                c.address
+                            ),
+                        ));
+                    }
+                    if c.username.is_some() != (c.password.is_some() || c.password_env.is_some()) {
+                        return Err(err(
+                            format!("camera[{i}].username"),
+                            "give both `username` and `password` (or `password_env`), or neither".into(),
+                        ));
+                    }
+                }
+                CameraConfig::Dahua(c) => validate_dahua(c, &|k, m| err(format!("camera[{i}].{k}"), m))?,
             }
         }
         Ok(())
@@ -533,6 +573,56 @@ impl Config {
             None => self.site.data_dir.join("camgate.db"),
         }
     }
+}
+
+/// What serde cannot check in a `[[camera]] vendor = "dahua"`; `err(key, message)` builds the
+/// error for a key of this camera.
+fn validate_dahua(c: &DahuaCamera, err: &dyn Fn(&str, String) -> ConfigError) -> Result<(), ConfigError> {
+    if c.host.trim().is_empty() || c.host.contains(['/', '?', '#', '@', ' ']) {
+        return Err(err("host", format!("{:?} is not a host name or IP address", c.host)));
+    }
+    if c.port == Some(0) {
+        return Err(err("port", "must be 1 to 65535".into()));
+    }
+    if c.username.is_empty() {
+        return Err(err("username", "must not be empty".into()));
+    }
+    if c.codes.is_empty() {
+        return Err(err("codes", "list at least one code, or [\"All\"]".into()));
+    }
+    if let Some(bad) = c.codes.iter().find(|code| {
+        code.is_empty() || !code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+    }) {
+        return Err(err("codes", format!("{bad:?} is not an event code (letters, digits, `_`, `-`, `.`)")));
+    }
+    let hb = c.heartbeat.get();
+    if hb.subsec_nanos() != 0 || !(1..=60).contains(&hb.as_secs()) {
+        return Err(err("heartbeat", format!("{} is not a whole number of seconds from 1 to 60", c.heartbeat)));
+    }
+    if c.stall_timeout.is_some_and(|s| s.get() <= hb) {
+        return Err(err("stall_timeout", "must be longer than the heartbeat".into()));
+    }
+    if c.recycle.get() < std::time::Duration::from_secs(60) {
+        return Err(err("recycle", "must be at least 1 minute".into()));
+    }
+    if c.backoff_base.get().is_zero() || c.backoff_base > c.backoff_max {
+        return Err(err("backoff_base", "must be above zero and not above backoff_max".into()));
+    }
+    if c.auth_failures == 0 {
+        return Err(err("auth_failures", "must be at least 1".into()));
+    }
+    if c.connect_timeout.get().is_zero() {
+        return Err(err("connect_timeout", "must be above zero".into()));
+    }
+    if let Some(ca) = &c.ca_bundle {
+        if !c.https {
+            return Err(err("ca_bundle", "only used with https = true".into()));
+        }
+        if !ca.is_file() {
+            return Err(err("ca_bundle", format!("{} is not a readable file", ca.display())));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -663,7 +753,7 @@ delivery = { batch = 10, retry_initial = "1s", retry_max = "10s" }
             "[[camera]]\nname = \"gate\"\nvendor = \"viewtron\"\naddress = \"192.0.2.5\"\nchannels = [\"Lane in\", \"\"]\n",
         )
         .unwrap();
-        let CameraConfig::Viewtron(v) = &c.camera[0];
+        let CameraConfig::Viewtron(v) = &c.camera[0] else { panic!("{:?}", c.camera[0]) };
         assert_eq!(v.source_for(Some(1)), "Lane in");
         assert_eq!(v.source_for(Some(2)), "gate");
         assert_eq!(v.source_for(None), "gate");
@@ -678,6 +768,45 @@ delivery = { batch = 10, retry_initial = "1s", retry_max = "10s" }
         assert!(e.message.contains("axis"), "{e}");
         let e = parse("[[camera]]\nname = \"a\"\nvendor = \"viewtron\"\naddress = \"nope\"\n").unwrap_err();
         assert!(e.to_string().contains("camera"), "{e}");
+    }
+
+    #[test]
+    fn dahua_cameras() {
+        let c = parse("[[camera]]\nname = \"door\"\nvendor = \"dahua\"\nhost = \"192.0.2.7\"\nusername = \"admin\"\npassword = \"pw\"\n").unwrap();
+        let CameraConfig::Dahua(d) = &c.camera[0] else { panic!("{:?}", c.camera[0]) };
+        assert_eq!((d.port(), d.heartbeat.get().as_secs(), d.stall_timeout().as_secs()), (80, 5, 15));
+        assert_eq!(d.codes_param(), "[All]");
+        assert_eq!((d.backoff_base.get().as_millis(), d.backoff_max.get().as_secs()), (1500, 60));
+        assert_eq!((d.auth_failures, d.auth_lockout.get().as_secs()), (3, 1800));
+        let c = parse("[[camera]]\nname = \"d\"\nvendor = \"dahua\"\nhost = \"cam.local\"\nhttps = true\nusername = \"u\"\ncodes = [\"VideoMotion\", \"CrossLineDetection\"]\n").unwrap();
+        let CameraConfig::Dahua(d) = &c.camera[0] else { panic!() };
+        assert_eq!(
+            (d.port(), d.codes_param().as_str(), d.all_codes()),
+            (443, "[VideoMotion,CrossLineDetection]", false)
+        );
+        for (extra, key) in [
+            ("heartbeat = 0", "camera[0].heartbeat"),
+            ("heartbeat = 61", "camera[0].heartbeat"),
+            ("heartbeat = \"1.5s\"", "camera[0].heartbeat"),
+            ("codes = []", "camera[0].codes"),
+            ("codes = [\"A,B\"]", "camera[0].codes"),
+            ("stall_timeout = \"2s\"", "camera[0].stall_timeout"),
+            ("backoff_base = \"2m\"", "camera[0].backoff_base"),
+            ("auth_failures = 0", "camera[0].auth_failures"),
+            ("ca_bundle = \"/nonexistent.pem\"", "camera[0].ca_bundle"),
+            ("port = 0", "camera[0].port"),
+        ] {
+            let text =
+                format!("[[camera]]\nname = \"d\"\nvendor = \"dahua\"\nhost = \"h\"\nusername = \"u\"\n{extra}\n");
+            let e = parse(&text).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{extra}: {e}");
+            assert_eq!(e.line, Some(6), "{extra}: {e}");
+        }
+        let e = parse("[[camera]]\nname = \"d\"\nvendor = \"dahua\"\nhost = \"h\"\n").unwrap_err();
+        assert!(e.message.contains("username"), "{e}");
+        let e = parse("[[camera]]\nname = \"d\"\nvendor = \"dahua\"\nhost = \"http://h/\"\nusername = \"u\"\n")
+            .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("camera[0].host"), "{e}");
     }
 
     #[test]

@@ -10,8 +10,12 @@
 //! one (strings cannot contain raw newlines and keys are quoted), so a part that packs several
 //! events yields them all.
 
+use std::borrow::Cow;
+
 use camgate_core::State;
 use serde_json::Value;
+
+use super::scan::{find_byte, find_byte2};
 
 /// One part body.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,17 +68,12 @@ pub enum Data {
 impl Record {
     /// `index` as a number.
     pub fn index_number(&self) -> Option<u32> {
-        let i = self.index.as_deref()?;
-        if i.is_empty() || !i.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        i.parse().ok()
+        index_number(self.index.as_deref()?)
     }
 
     /// `action` as a camgate state (`Start`, `Stop`, `Pulse`, `State`, any case).
     pub fn state(&self) -> Option<State> {
-        let a = self.action.as_deref()?;
-        [State::Start, State::Stop, State::Pulse, State::State].into_iter().find(|s| a.eq_ignore_ascii_case(s.as_str()))
+        state_of(self.action.as_deref()?)
     }
 
     /// The JSON, when `data=` held well-formed JSON.
@@ -88,6 +87,56 @@ impl Record {
     /// Whether `data=` held JSON that ended in the middle of a value.
     pub fn data_truncated(&self) -> bool {
         matches!(self.data, Data::Invalid { truncated: true, .. })
+    }
+}
+
+/// An `index` value as a number: digits only.
+pub(super) fn index_number(i: &str) -> Option<u32> {
+    if i.is_empty() || !i.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    i.parse().ok()
+}
+
+/// An `action` value as a camgate state (`Start`, `Stop`, `Pulse`, `State`, any case).
+pub(super) fn state_of(a: &str) -> Option<State> {
+    [State::Start, State::Stop, State::Pulse, State::State].into_iter().find(|s| a.eq_ignore_ascii_case(s.as_str()))
+}
+
+/// A [`Record`] that borrows its text from the body: what the decoder reads, so that a
+/// record costs no allocation beyond what its event keeps (see [`read_records`]).
+#[derive(Debug)]
+pub(super) struct RecordRef<'t> {
+    pub(super) code: &'t str,
+    pub(super) action: Option<&'t str>,
+    pub(super) index: Option<&'t str>,
+    pub(super) extra: Vec<(&'t str, &'t str)>,
+    pub(super) data: DataRef<'t>,
+}
+
+/// [`Data`], borrowing the raw text of JSON that does not parse.
+#[derive(Debug)]
+pub(super) enum DataRef<'t> {
+    Absent,
+    Null,
+    Json(Value),
+    Invalid { raw: &'t str, truncated: bool },
+}
+
+impl RecordRef<'_> {
+    fn into_owned(self) -> Record {
+        Record {
+            code: self.code.to_owned(),
+            action: self.action.map(str::to_owned),
+            index: self.index.map(str::to_owned),
+            extra: self.extra.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+            data: match self.data {
+                DataRef::Absent => Data::Absent,
+                DataRef::Null => Data::Null,
+                DataRef::Json(v) => Data::Json(v),
+                DataRef::Invalid { raw, truncated } => Data::Invalid { raw: raw.to_owned(), truncated },
+            },
+        }
     }
 }
 
@@ -105,18 +154,42 @@ impl Record {
 ///     Data::Invalid { truncated: true, .. }));
 /// ```
 pub fn parse_body(body: &[u8]) -> Body {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim_end_matches(['\r', '\n']);
-    let starts = record_starts(text);
-    let mut heartbeat = text[..starts.first().copied().unwrap_or(text.len())].lines().any(is_heartbeat_line);
-    let mut records = Vec::with_capacity(starts.len());
-    for (i, &start) in starts.iter().enumerate() {
-        let end = starts.get(i + 1).copied().unwrap_or(text.len());
-        if let Some(r) = record(&text[start..end], &mut heartbeat) {
-            records.push(r);
+    let text = body_text(body);
+    let mut records = Vec::new();
+    let heartbeat = read_records(&text, |r| records.push(r.into_owned()));
+    Body { text: text.into_owned(), heartbeat, records }
+}
+
+/// A body as text: lossy UTF-8, trailing CR/LF removed ([`Body::text`]). Borrowed when the
+/// body is valid UTF-8: `str::from_utf8` checks that much faster than the chunk-by-chunk
+/// scan of `String::from_utf8_lossy`, which only runs when there is something to replace.
+pub(super) fn body_text(body: &[u8]) -> Cow<'_, str> {
+    let text = match std::str::from_utf8(body) {
+        Ok(t) => Cow::Borrowed(t),
+        Err(_) => String::from_utf8_lossy(body),
+    };
+    match text {
+        Cow::Borrowed(t) => Cow::Borrowed(t.trim_end_matches(['\r', '\n'])),
+        Cow::Owned(mut t) => {
+            t.truncate(t.trim_end_matches(['\r', '\n']).len());
+            Cow::Owned(t)
         }
     }
-    Body { text: text.to_owned(), heartbeat, records }
+}
+
+/// Reads the records of a body text ([`body_text`]) in place, handing them to `on_record` in
+/// order, and returns whether a `Heartbeat` line was present ([`Body::heartbeat`]).
+pub(super) fn read_records<'t>(text: &'t str, mut on_record: impl FnMut(RecordRef<'t>)) -> bool {
+    let mut starts = RecordStarts { text: text.as_bytes(), at: 0 };
+    let mut start = starts.next();
+    let mut heartbeat = text[..start.unwrap_or(text.len())].lines().any(is_heartbeat_line);
+    while let Some(from) = start {
+        start = starts.next();
+        if let Some(r) = record(&text[from..start.unwrap_or(text.len())], &mut heartbeat) {
+            on_record(r);
+        }
+    }
+    heartbeat
 }
 
 fn is_heartbeat_line(line: &str) -> bool {
@@ -124,41 +197,57 @@ fn is_heartbeat_line(line: &str) -> bool {
 }
 
 /// Byte offsets of the lines that start with `Code=` (any case, blanks around allowed).
-fn record_starts(text: &str) -> Vec<usize> {
-    let mut starts = Vec::with_capacity(1);
-    let mut at = 0;
-    for line in text.split_inclusive('\n') {
-        let lead = line.len() - line.trim_start_matches([' ', '\t', '\r']).len();
-        let rest = &line[lead..];
-        let is_code = rest.get(..4).is_some_and(|k| k.eq_ignore_ascii_case("code"))
-            && rest[4..].trim_start_matches([' ', '\t']).starts_with('=');
-        if is_code {
-            starts.push(at + lead);
+struct RecordStarts<'t> {
+    text: &'t [u8],
+    /// Start of the next line to look at.
+    at: usize,
+}
+
+impl Iterator for RecordStarts<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        while self.at < self.text.len() {
+            let line_start = self.at;
+            let rest = &self.text[line_start..];
+            let line = match find_byte(rest, b'\n') {
+                Some(i) => &rest[..=i],
+                None => rest,
+            };
+            self.at += line.len();
+            let lead = line.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\r')).unwrap_or(line.len());
+            let rest = &line[lead..];
+            // ASCII bytes only are compared, so `rest[4..]` starts on a character boundary.
+            let is_code = rest.get(..4).is_some_and(|k| k.eq_ignore_ascii_case(b"code"))
+                && rest[4..].iter().find(|b| !matches!(b, b' ' | b'\t')) == Some(&b'=');
+            if is_code {
+                return Some(line_start + lead);
+            }
         }
-        at += line.len();
+        None
     }
-    starts
 }
 
 /// One record's text: the head items up to `data=`, then the data verbatim.
-fn record(text: &str, heartbeat: &mut bool) -> Option<Record> {
+fn record<'t>(text: &'t str, heartbeat: &mut bool) -> Option<RecordRef<'t>> {
     let mut code = None;
     let mut action = None;
     let mut index = None;
     let mut extra = Vec::new();
-    let mut data = Data::Absent;
+    let mut data = DataRef::Absent;
     let mut rest = text;
     while !rest.is_empty() {
-        let end = rest.find([';', '\n']).unwrap_or(rest.len());
+        // `;` and LF are ASCII: a byte search finds the same index as a char search.
+        let end = find_byte2(rest.as_bytes(), b';', b'\n').unwrap_or(rest.len());
         let item = &rest[..end];
-        if let Some((k, v)) = item.split_once('=') {
+        if let Some(eq) = find_byte(item.as_bytes(), b'=') {
+            let (k, v) = (&item[..eq], &item[eq + 1..]);
             let key = k.trim();
             if key.eq_ignore_ascii_case("data") {
-                let from = item.len() - v.len();
-                data = read_data(&rest[from..]);
+                data = read_data(&rest[eq + 1..]);
                 break;
             }
-            let value = v.trim().to_owned();
+            let value = v.trim();
             let slot = if key.eq_ignore_ascii_case("code") {
                 &mut code
             } else if key.eq_ignore_ascii_case("action") {
@@ -167,7 +256,7 @@ fn record(text: &str, heartbeat: &mut bool) -> Option<Record> {
                 &mut index
             } else {
                 if !key.is_empty() {
-                    extra.push((key.to_owned(), value));
+                    extra.push((key, value));
                 }
                 rest = rest.get(end + 1..).unwrap_or("");
                 continue;
@@ -175,7 +264,7 @@ fn record(text: &str, heartbeat: &mut bool) -> Option<Record> {
             if slot.is_none() {
                 *slot = Some(value);
             } else {
-                extra.push((key.to_owned(), value));
+                extra.push((key, value));
             }
         } else if is_heartbeat_line(item) {
             *heartbeat = true;
@@ -183,17 +272,17 @@ fn record(text: &str, heartbeat: &mut bool) -> Option<Record> {
         rest = rest.get(end + 1..).unwrap_or("");
     }
     // A code is an identifier: empty or with control characters, the text is not a record.
-    let code = code.filter(|c: &String| !c.is_empty() && !c.chars().any(char::is_control))?;
-    Some(Record { code, action, index, extra, data })
+    let code = code.filter(|c: &&str| !c.is_empty() && !c.chars().any(char::is_control))?;
+    Some(RecordRef { code, action, index, extra, data })
 }
 
-fn read_data(raw: &str) -> Data {
+fn read_data(raw: &str) -> DataRef<'_> {
     let raw = raw.trim();
     if raw.is_empty() || raw.eq_ignore_ascii_case("null") {
-        return Data::Null;
+        return DataRef::Null;
     }
     match serde_json::from_str::<Value>(raw) {
-        Ok(v) => Data::Json(v),
-        Err(e) => Data::Invalid { raw: raw.to_owned(), truncated: e.is_eof() },
+        Ok(v) => DataRef::Json(v),
+        Err(e) => DataRef::Invalid { raw, truncated: e.is_eof() },
     }
 }

@@ -39,6 +39,7 @@ use std::collections::VecDeque;
 mod body;
 mod codes;
 mod normalise;
+mod scan;
 mod stream;
 
 #[cfg(test)]
@@ -49,6 +50,8 @@ pub use codes::{CODE_KINDS, CodeFilter, kind_for_code};
 pub use normalise::{COORD_MAX, DataError, MAX_OBJECTS, NormaliseOptions, Normalised, normalise};
 pub use stream::{FrameError, Limits, Part, PartEnd, Stats, StreamParser, boundary_from_content_type};
 
+use stream::RawPart;
+
 /// What the stream said, one item at a time.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
@@ -58,8 +61,9 @@ pub enum Output {
     Event(Box<Normalised>),
     /// A record the `codes` list or the `VideoMotionInfo` filter dropped.
     Filtered { code: String, action: Option<String> },
-    /// A part body in no known shape (an `Error` text, garbage), kept verbatim for a
-    /// dead-letter entry. `truncated` when the part was cut short.
+    /// A part body in no known shape (an `Error` text, garbage), or a part the end of the
+    /// stream cut short, kept verbatim for a dead-letter entry. `truncated` when the part was
+    /// cut short.
     Unrecognised { offset: u64, text: String, truncated: bool },
     /// Bytes that could not be framed; the stream goes on.
     Frame(FrameError),
@@ -115,7 +119,7 @@ impl Decoder {
             if let Some(o) = self.pending.pop_front() {
                 return Some(o);
             }
-            let item = self.parser.next_part()?;
+            let item = self.parser.next_raw()?;
             self.decode(item);
         }
     }
@@ -127,12 +131,15 @@ impl Decoder {
             if let Some(o) = self.pending.pop_front() {
                 return Some(o);
             }
-            let item = self.parser.finish()?;
+            let item = self.parser.finish_raw()?;
             self.decode(item);
         }
     }
 
-    fn decode(&mut self, item: Result<Part, FrameError>) {
+    /// The outputs of one framed part. The body is read where the parser holds it and the
+    /// records borrow from it ([`body::read_records`]), so a part costs no allocation beyond
+    /// what its outputs keep: this is the hot path of a source.
+    fn decode(&mut self, item: Result<RawPart, FrameError>) {
         let part = match item {
             Ok(p) => p,
             Err(e) => {
@@ -140,31 +147,43 @@ impl Decoder {
                 return;
             }
         };
+        let body = self.parser.raw_body(&part);
         let truncated = part.is_truncated();
-        let body = parse_body(&part.body);
-        if body.records.is_empty() {
-            self.pending.push_back(if body.heartbeat {
-                Output::Heartbeat { offset: part.offset }
-            } else {
-                Output::Unrecognised { offset: part.offset, text: body.text, truncated }
-            });
+        if truncated && part.end == PartEnd::EndOfStream {
+            // The connection was cut inside this part: even its head may be cut
+            // (`Code=VideoMo`), so it is not read as an event but kept verbatim (§8: a part
+            // lost to an abrupt close is that part only).
+            let text = String::from_utf8_lossy(body).into_owned();
+            self.pending.push_back(Output::Unrecognised { offset: part.offset, text, truncated });
             return;
         }
-        if body.heartbeat {
-            self.pending.push_back(Output::Heartbeat { offset: part.offset });
-        }
-        for record in body.records {
-            if !self.opts.accepts(&record.code) {
-                self.pending.push_back(Output::Filtered { code: record.code, action: record.action });
-                continue;
+        let text = body::body_text(body);
+        let (opts, pending) = (&self.opts, &mut self.pending);
+        let first = pending.len();
+        let mut records = false;
+        let heartbeat = body::read_records(&text, |record| {
+            records = true;
+            if !opts.accepts(record.code) {
+                let (code, action) = (record.code.to_owned(), record.action.map(str::to_owned));
+                pending.push_back(Output::Filtered { code, action });
+                return;
             }
-            if let Some(mut n) = normalise(record, &self.opts) {
-                // A part cut short explains malformed JSON better than a syntax error.
-                if truncated && n.data_error == Some(DataError::Invalid) {
-                    n.data_error = Some(DataError::Truncated);
-                }
-                self.pending.push_back(Output::Event(Box::new(n)));
+            let mut n = normalise::normalise_ref(record, opts);
+            // A part cut short explains malformed JSON better than a syntax error.
+            if truncated && n.data_error == Some(DataError::Invalid) {
+                n.data_error = Some(DataError::Truncated);
             }
+            pending.push_back(Output::Event(Box::new(n)));
+        });
+        if !records {
+            pending.push_back(if heartbeat {
+                Output::Heartbeat { offset: part.offset }
+            } else {
+                Output::Unrecognised { offset: part.offset, text: text.into_owned(), truncated }
+            });
+        } else if heartbeat {
+            // The heartbeat comes before the part's records, wherever its line was.
+            pending.insert(first, Output::Heartbeat { offset: part.offset });
         }
     }
 }

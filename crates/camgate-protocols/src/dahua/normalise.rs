@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::{Map, Value};
 
-use super::body::{Data, Record};
+use super::body::{Data, DataRef, Record, RecordRef, index_number, state_of};
 use super::codes::{CodeFilter, kind_for_code};
 use crate::key::{KeyBuilder, clip};
 
@@ -113,26 +113,46 @@ pub fn normalise(record: Record, opts: &NormaliseOptions) -> Option<Normalised> 
     if !opts.accepts(&record.code) {
         return None;
     }
-    let kind = kind_for_code(&record.code);
-    let state = state_for(&record.code, record.state());
-    let index = record.index_number();
-    let channel = index.and_then(|i| i.checked_add(1)).and_then(NonZeroU32::new);
-    let empty = Map::new();
-    let payload = match &record.data {
-        Data::Json(Value::Object(m)) => m,
-        _ => &empty,
+    let Record { code, action, index, extra, data } = record;
+    let invalid_raw;
+    let data = match data {
+        Data::Absent => DataRef::Absent,
+        Data::Null => DataRef::Null,
+        Data::Json(v) => DataRef::Json(v),
+        Data::Invalid { raw, truncated } => {
+            invalid_raw = raw;
+            DataRef::Invalid { raw: &invalid_raw, truncated }
+        }
     };
-    let rule = rule(payload);
-    let time = device_time(payload, &opts.timezone);
-    let event_id = get_any(payload, &["EventID", "RecNo"]).and_then(text);
-    let objects = objects(payload, default_object_type(&record.code));
-    let plate = if kind == Kind::Plate || get(payload, "TrafficCar").is_some() { plate(payload) } else { None };
-    let counts = if kind == Kind::Counting { counts(payload) } else { None };
-    let data_error = match &record.data {
-        Data::Invalid { truncated: true, .. } => Some(DataError::Truncated),
-        Data::Invalid { truncated: false, .. } => Some(DataError::Invalid),
+    let record = RecordRef {
+        code: &code,
+        action: action.as_deref(),
+        index: index.as_deref(),
+        extra: extra.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+        data,
+    };
+    Some(normalise_ref(record, opts))
+}
+
+/// [`normalise`] of a record read in place, whatever `opts` accepts (the caller checks
+/// [`NormaliseOptions::accepts`]).
+pub(super) fn normalise_ref(record: RecordRef<'_>, opts: &NormaliseOptions) -> Normalised {
+    let RecordRef { code, action, index: raw_index, extra, data } = record;
+    let kind = kind_for_code(code);
+    let state = state_for(code, action.and_then(state_of));
+    let index = raw_index.and_then(index_number);
+    let channel = index.and_then(|i| i.checked_add(1)).and_then(NonZeroU32::new);
+    let data_error = match &data {
+        DataRef::Invalid { truncated: true, .. } => Some(DataError::Truncated),
+        DataRef::Invalid { truncated: false, .. } => Some(DataError::Invalid),
         _ => None,
     };
+    // Everything read from the payload; a record without a JSON object has none of it.
+    let mut read = PayloadRead::default();
+    if let DataRef::Json(Value::Object(m)) = &data {
+        read = read_payload(m, code, kind, &opts.timezone);
+    }
+    let PayloadRead { rule, time, event_id, objects, plate, counts } = read;
     let mut target_ids: Vec<&str> = Vec::new();
     for id in objects.iter().filter_map(|o| o.id.as_deref()) {
         if !target_ids.contains(&id) {
@@ -140,7 +160,7 @@ pub fn normalise(record: Record, opts: &NormaliseOptions) -> Option<Normalised> 
         }
     }
     let key = key(&KeyParts {
-        code: &record.code,
+        code,
         channel,
         event_id: event_id.as_deref(),
         target_ids: &target_ids,
@@ -149,12 +169,11 @@ pub fn normalise(record: Record, opts: &NormaliseOptions) -> Option<Normalised> 
         time: time.raw.as_deref(),
     });
     let key_unique = event_id.is_some() || time.raw.is_some();
-    let Record { code, action, index: raw_index, extra, data } = record;
-    let data = record_json(&code, action.as_deref(), raw_index.as_deref(), extra, data);
-    Some(Normalised {
+    let data = record_json(code, action, raw_index, &extra, data);
+    Normalised {
         kind,
-        code,
-        action,
+        code: code.to_owned(),
+        action: action.map(str::to_owned),
         state,
         index,
         channel,
@@ -169,7 +188,32 @@ pub fn normalise(record: Record, opts: &NormaliseOptions) -> Option<Normalised> 
         data_error,
         key,
         key_unique,
-    })
+    }
+}
+
+/// What normalisation reads from a JSON payload.
+#[derive(Default)]
+struct PayloadRead {
+    rule: Option<String>,
+    time: DeviceTime,
+    event_id: Option<String>,
+    objects: Vec<Object>,
+    plate: Option<Plate>,
+    counts: Option<Counts>,
+}
+
+fn read_payload(m: &Map<String, Value>, code: &str, kind: Kind, tz: &TimeZone) -> PayloadRead {
+    let p = PayloadMembers::of(m);
+    let objects = objects(&p, default_object_type(code));
+    let plate = if kind == Kind::Plate || p.traffic_car.is_some() { plate(&p) } else { None };
+    PayloadRead {
+        rule: [p.rule_name, p.name, p.region_name].into_iter().find_map(|v| v.and_then(first_text)),
+        time: payload_time(&p, tz),
+        event_id: p.event_id.or(p.rec_no).and_then(text),
+        objects,
+        plate,
+        counts: if kind == Kind::Counting { counts(&p) } else { None },
+    }
 }
 
 /// The record's state; `CallNoAnswered` `Start` is a pulse (it can stay "on" for an hour,
@@ -181,38 +225,127 @@ fn state_for(code: &str, state: Option<State>) -> Option<State> {
     }
 }
 
-fn record_json(
-    code: &str,
-    action: Option<&str>,
-    index: Option<&str>,
-    extra: Vec<(String, String)>,
-    data: Data,
-) -> Value {
+fn record_json(code: &str, action: Option<&str>, index: Option<&str>, extra: &[(&str, &str)], data: DataRef) -> Value {
+    // The fixed keys go in from the greatest (`data`, `index`, `action`, `Code`) down: a map
+    // this small is one node, searched from its first key, so each insert compares one key.
     let mut m = Map::new();
-    m.insert("Code".to_owned(), Value::from(code));
-    if let Some(a) = action {
-        m.insert("action".to_owned(), Value::from(a));
+    match data {
+        DataRef::Absent => {}
+        DataRef::Null => {
+            m.insert("data".to_owned(), Value::Null);
+        }
+        DataRef::Json(v) => {
+            m.insert("data".to_owned(), v);
+        }
+        DataRef::Invalid { raw, .. } => {
+            m.insert("data".to_owned(), Value::from(raw));
+        }
     }
     if let Some(i) = index {
         let v = i.parse::<u64>().map_or_else(|_| Value::from(i), Value::from);
         m.insert("index".to_owned(), v);
     }
-    for (k, v) in extra {
-        m.entry(k).or_insert(Value::String(v));
+    if let Some(a) = action {
+        m.insert("action".to_owned(), Value::from(a));
     }
-    match data {
-        Data::Absent => {}
-        Data::Null => {
-            m.insert("data".to_owned(), Value::Null);
-        }
-        Data::Json(v) => {
-            m.insert("data".to_owned(), v);
-        }
-        Data::Invalid { raw, .. } => {
-            m.insert("data".to_owned(), Value::String(raw));
+    m.insert("Code".to_owned(), Value::from(code));
+    for &(k, v) in extra {
+        // The first of a repeated key wins (an extra key is never `data`: that key ends the
+        // head).
+        if !m.contains_key(k) {
+            m.insert(k.to_owned(), Value::from(v));
         }
     }
     Value::Object(m)
+}
+
+/// Declares a struct of the members of a JSON object that normalisation reads, found in one
+/// pass over the object by [`of`](PayloadMembers::of): each the member of exactly that name,
+/// else the first (in the object's order) whose name matches without case, as [`get`] finds
+/// it, but without one lookup and one scan of the object per name.
+macro_rules! members {
+    ($(#[$meta:meta])* struct $name:ident { $($field:ident: $key:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Default, Clone, Copy)]
+        struct $name<'v> {
+            $($field: Option<&'v Value>,)*
+        }
+
+        impl<'v> $name<'v> {
+            /// The names, in field order (no two equal without case: a member matches one).
+            #[cfg(test)]
+            const NAMES: &'static [&'static str] = &[$($key),*];
+
+            /// The members found, in field order.
+            #[cfg(test)]
+            fn values(&self) -> Vec<Option<&'v Value>> {
+                vec![$(self.$field),*]
+            }
+
+            fn of(m: &'v Map<String, Value>) -> Self {
+                let mut exact = Self::default();
+                let mut loose = Self::default();
+                for (k, v) in m {
+                    $(
+                        if k.len() == $key.len() && k.eq_ignore_ascii_case($key) {
+                            if k == $key {
+                                exact.$field = Some(v);
+                            } else if loose.$field.is_none() {
+                                loose.$field = Some(v);
+                            }
+                            continue;
+                        }
+                    )*
+                }
+                Self { $($field: exact.$field.or(loose.$field),)* }
+            }
+        }
+    };
+}
+
+members! {
+    /// The members of a payload (`data=`) that normalisation reads.
+    struct PayloadMembers {
+        rule_name: "RuleName",
+        name: "Name",
+        region_name: "RegionName",
+        utc: "UTC",
+        utc_ms: "UTCMS",
+        locale_time: "LocaleTime",
+        pts: "PTS",
+        event_id: "EventID",
+        rec_no: "RecNo",
+        object: "Object",
+        objects: "Objects",
+        faces: "Faces",
+        vehicle: "Vehicle",
+        bounding_box: "BoundingBox",
+        traffic_car: "TrafficCar",
+        current_plate_info: "CurrentPlateInfo",
+        plate_number: "PlateNumber",
+        entered_number: "EnteredNumber",
+        entered_subtotal: "EnteredSubtotal",
+        exited_number: "ExitedNumber",
+        exited_subtotal: "ExitedSubtotal",
+        number: "Number",
+    }
+}
+
+members! {
+    /// The members of one target (`Object`, `Objects[i]`, `Faces[i]`, `Vehicle`) that
+    /// normalisation reads.
+    struct ObjectMembers {
+        object_type: "ObjectType",
+        object_id: "ObjectID",
+        humam_id: "HumamID",
+        human_id: "HumanID",
+        vehicle_id: "VehicleID",
+        face_id: "FaceID",
+        id: "ID",
+        bounding_box: "BoundingBox",
+        rect: "Rect",
+        confidence: "Confidence",
+    }
 }
 
 /// A member by name: exact first, then without case (`trafficCar/plateNumber` vary, §5).
@@ -220,14 +353,10 @@ fn get<'v>(m: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
     m.get(key).or_else(|| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
 }
 
-fn get_any<'v>(m: &'v Map<String, Value>, keys: &[&str]) -> Option<&'v Value> {
-    keys.iter().find_map(|k| get(m, k))
-}
-
 /// A non-empty string (trimmed, clipped) or a number, as text.
 fn text(v: &Value) -> Option<String> {
     match v {
-        Value::String(s) => Some(clip(s.trim(), MAX_TEXT).to_owned()).filter(|s| !s.is_empty()),
+        Value::String(s) => Some(clip(s.trim(), MAX_TEXT)).filter(|s| !s.is_empty()).map(str::to_owned),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
@@ -251,10 +380,6 @@ fn first_text(v: &Value) -> Option<String> {
     }
 }
 
-fn rule(m: &Map<String, Value>) -> Option<String> {
-    ["RuleName", "Name", "RegionName"].iter().find_map(|k| get(m, k).and_then(first_text))
-}
-
 /// The device time read from the payload.
 #[derive(Debug, Default)]
 struct DeviceTime {
@@ -266,23 +391,29 @@ struct DeviceTime {
 
 /// `UTC` (Unix seconds, with `UTCMS` milliseconds) where non-zero; else `LocaleTime` in the
 /// device's zone; else only `PTS` for the key.
-fn device_time(m: &Map<String, Value>, tz: &TimeZone) -> DeviceTime {
-    if let Some(v) = get(m, "UTC")
+fn payload_time(m: &PayloadMembers<'_>, tz: &TimeZone) -> DeviceTime {
+    if let Some(v) = m.utc
         && let Some(secs) = number(v).filter(|s| *s != 0.0)
     {
-        let ms = get(m, "UTCMS").and_then(number).filter(|ms| (0.0..1000.0).contains(ms)).unwrap_or(0.0);
+        let ms = m.utc_ms.and_then(number).filter(|ms| (0.0..1000.0).contains(ms)).unwrap_or(0.0);
         let raw = text(v).map(|t| if ms > 0.0 { format!("{t}.{:03}", ms as u32) } else { t });
         let total = (secs * 1000.0 + ms).round();
         let at = (secs > 0.0 && total < 9.0e15).then(|| Timestamp::from_millisecond(total as i64).ok()).flatten();
         let error = at.is_none().then(|| raw.clone().unwrap_or_default());
         return DeviceTime { raw, at, error };
     }
-    if let Some(raw) = get(m, "LocaleTime").and_then(text) {
+    if let Some(raw) = m.locale_time.and_then(text) {
         let at = local_time(&raw, tz);
         let error = at.is_none().then(|| raw.clone());
         return DeviceTime { raw: Some(raw), at, error };
     }
-    DeviceTime { raw: get(m, "PTS").and_then(text), at: None, error: None }
+    DeviceTime { raw: m.pts.and_then(text), at: None, error: None }
+}
+
+/// [`payload_time`] of a payload.
+#[cfg(test)]
+fn device_time(m: &Map<String, Value>, tz: &TimeZone) -> DeviceTime {
+    payload_time(&PayloadMembers::of(m), tz)
 }
 
 /// `YYYY-MM-DD hh:mm:ss` (and the `MM-DD-YYYY` and `/` variants some firmware uses, §4), a
@@ -356,9 +487,12 @@ fn confidence(v: &Value) -> Option<f64> {
 }
 
 fn object(entry: &Map<String, Value>, default_type: Option<&str>) -> Option<Object> {
-    let kind = get(entry, "ObjectType").and_then(Value::as_str).and_then(object_type);
-    let id = get_any(entry, &["ObjectID", "HumamID", "HumanID", "VehicleID", "FaceID", "ID"]).and_then(text);
-    let bbox = get_any(entry, &["BoundingBox", "Rect"]).and_then(bbox);
+    let e = ObjectMembers::of(entry);
+    let kind = e.object_type.and_then(Value::as_str).and_then(object_type);
+    // The first id member present is the id, even when it is not usable.
+    let id = [e.object_id, e.humam_id, e.human_id, e.vehicle_id, e.face_id, e.id].into_iter().find_map(|v| v);
+    let id = id.and_then(text);
+    let bbox = e.bounding_box.or(e.rect).and_then(bbox);
     if kind.is_none() && id.is_none() && bbox.is_none() {
         return None;
     }
@@ -366,26 +500,31 @@ fn object(entry: &Map<String, Value>, default_type: Option<&str>) -> Option<Obje
         kind: kind.or_else(|| default_type.map(str::to_owned)).unwrap_or_else(|| "unknown".to_owned()),
         id,
         bbox,
-        confidence: get(entry, "Confidence").and_then(confidence),
+        confidence: e.confidence.and_then(confidence),
     })
 }
 
 /// The targets: `Object` (IVS, one or a list), `object` (SMD), `Objects` (WizMind), `Faces`,
 /// the ANPR `Vehicle`, else a top-level `BoundingBox`.
-fn objects(m: &Map<String, Value>, default_type: Option<&str>) -> Vec<Object> {
+fn objects(m: &PayloadMembers<'_>, default_type: Option<&str>) -> Vec<Object> {
     let mut out = Vec::new();
-    let sources: [(&str, Option<&str>); 4] =
-        [("Object", default_type), ("Objects", default_type), ("Faces", Some("face")), ("Vehicle", Some("vehicle"))];
-    for (key, default) in sources {
-        let entries: Vec<&Map<String, Value>> = match get(m, key) {
-            Some(Value::Object(o)) => vec![o],
-            Some(Value::Array(a)) => a.iter().filter_map(Value::as_object).collect(),
+    let sources =
+        [(m.object, default_type), (m.objects, default_type), (m.faces, Some("face")), (m.vehicle, Some("vehicle"))];
+    for (value, default) in sources {
+        let entries: &[Value] = match value {
+            Some(Value::Object(o)) => {
+                let room = MAX_OBJECTS - out.len();
+                out.extend(object(o, default).into_iter().take(room));
+                continue;
+            }
+            Some(Value::Array(a)) => a,
             _ => continue,
         };
-        out.extend(entries.into_iter().filter_map(|e| object(e, default)).take(MAX_OBJECTS - out.len()));
+        let room = MAX_OBJECTS - out.len();
+        out.extend(entries.iter().filter_map(Value::as_object).filter_map(|e| object(e, default)).take(room));
     }
     if out.is_empty()
-        && let Some(b) = get(m, "BoundingBox").and_then(bbox)
+        && let Some(b) = m.bounding_box.and_then(bbox)
     {
         out.push(Object {
             kind: default_type.unwrap_or("unknown").to_owned(),
@@ -399,10 +538,10 @@ fn objects(m: &Map<String, Value>, default_type: Option<&str>) -> Vec<Object> {
 
 /// The plate read: `TrafficCar.PlateNumber`, the `Plate` object's `Text`, or
 /// `CurrentPlateInfo[0].Text`; vehicle attributes from `TrafficCar` and `Vehicle`.
-fn plate(m: &Map<String, Value>) -> Option<Plate> {
-    let car = get(m, "TrafficCar").and_then(Value::as_object);
+fn plate(m: &PayloadMembers<'_>) -> Option<Plate> {
+    let car = m.traffic_car.and_then(Value::as_object);
     let car_text = |k: &str| car.and_then(|c| get(c, k)).and_then(text);
-    let plate_object = match get(m, "Object") {
+    let plate_object = match m.object {
         Some(Value::Object(o)) => Some(o),
         Some(Value::Array(a)) => a
             .iter()
@@ -410,18 +549,17 @@ fn plate(m: &Map<String, Value>) -> Option<Plate> {
             .find(|o| get(o, "ObjectType").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("Plate"))),
         _ => None,
     };
-    let current =
-        get(m, "CurrentPlateInfo").and_then(Value::as_array).and_then(|a| a.first()).and_then(Value::as_object);
+    let current = m.current_plate_info.and_then(Value::as_array).and_then(|a| a.first()).and_then(Value::as_object);
     let plate_number = car_text("PlateNumber")
         .or_else(|| plate_object.and_then(|o| get(o, "Text")).and_then(text))
         .or_else(|| current.and_then(|c| get(c, "Text")).and_then(text))
-        .or_else(|| get(m, "PlateNumber").and_then(text))?;
+        .or_else(|| m.plate_number.and_then(text))?;
     let confidence = plate_object
         .and_then(|o| get(o, "Confidence"))
         .or_else(|| car.and_then(|c| get(c, "Confidence")))
         .and_then(number)
         .filter(|c| *c > 0.0 && *c <= 100.0);
-    let vehicle_obj = get(m, "Vehicle").and_then(Value::as_object);
+    let vehicle_obj = m.vehicle.and_then(Value::as_object);
     let vehicle_text = |k: &str| vehicle_obj.and_then(|v| get(v, k)).and_then(text);
     let vehicle = Vehicle {
         kind: car_text("VehicleType").or_else(|| vehicle_text("Category")),
@@ -443,17 +581,15 @@ fn plate(m: &Map<String, Value>) -> Option<Plate> {
 
 /// People-counting totals (`NumberStat`, `ManNumDetection`; no public capture, §5 (u)):
 /// `EnteredNumber`/`EnteredSubtotal.Total`, `ExitedNumber`/`ExitedSubtotal.Total`, `Number`.
-fn counts(m: &Map<String, Value>) -> Option<Counts> {
+fn counts(m: &PayloadMembers<'_>) -> Option<Counts> {
     let count = |v: &Value| number(v).filter(|n| *n >= 0.0 && *n < 1e15).map(|n| n as u64);
-    let sub = |flat: &str, nested: &str| {
-        get(m, flat)
-            .and_then(count)
-            .or_else(|| get(m, nested).and_then(Value::as_object).and_then(|s| get(s, "Total")).and_then(count))
+    let sub = |flat: Option<&Value>, nested: Option<&Value>| {
+        flat.and_then(count).or_else(|| nested.and_then(Value::as_object).and_then(|s| get(s, "Total")).and_then(count))
     };
     let c = Counts {
-        enter: sub("EnteredNumber", "EnteredSubtotal"),
-        exit: sub("ExitedNumber", "ExitedSubtotal"),
-        total: get(m, "Number").and_then(count),
+        enter: sub(m.entered_number, m.entered_subtotal),
+        exit: sub(m.exited_number, m.exited_subtotal),
+        total: m.number.and_then(count),
     };
     (!c.is_empty()).then_some(c)
 }
@@ -475,7 +611,7 @@ fn key(p: &KeyParts<'_>) -> String {
     let mut k = KeyBuilder::new();
     k.part("", p.code);
     if let Some(ch) = p.channel {
-        k.channel(ch);
+        k.channel_number(ch.get());
     }
     if let Some(e) = p.event_id {
         k.part("e", e);
@@ -492,7 +628,7 @@ fn key(p: &KeyParts<'_>) -> String {
     if let Some(t) = p.time {
         k.part("@", t);
     }
-    k.finish()
+    k.into_key()
 }
 
 #[cfg(test)]
@@ -542,6 +678,32 @@ mod unit_tests {
         assert_eq!((t.at, t.error.as_deref()), (None, Some("yesterday")));
         let t = device_time(&map(json!({"PTS": 43332082110.0})), &TimeZone::UTC);
         assert_eq!((t.at, t.raw.as_deref()), (None, Some("43332082110.0")));
+    }
+
+    #[test]
+    fn member_names_are_distinct_without_case() {
+        for names in [PayloadMembers::NAMES, ObjectMembers::NAMES] {
+            for (i, a) in names.iter().enumerate() {
+                assert!(!names[i + 1..].iter().any(|b| a.eq_ignore_ascii_case(b)), "{a} twice");
+            }
+        }
+    }
+
+    #[test]
+    fn members_are_found_as_get_finds_them() {
+        let maps = [
+            json!({}),
+            json!({"name": 1, "NAME": 2, "Name": 3, "utc": 4, "UTc": 5, "objects": 6, "Rulename": 7, "x": 8}),
+            json!({"nAme": 1, "NAME": 2, "OBJECT": 3, "Object": 4, "objecT": 5, "rect": 6, "Id": 7, "iD": 8}),
+            json!({"BoundingBox": 1, "boundingbox": 2, "ObjectType": 3, "Confidence": 4, "humamid": 5, "FaceId": 6}),
+        ];
+        for m in maps {
+            let m = map(m);
+            let want: Vec<_> = PayloadMembers::NAMES.iter().map(|n| get(&m, n)).collect();
+            assert_eq!(PayloadMembers::of(&m).values(), want, "{m:?}");
+            let want: Vec<_> = ObjectMembers::NAMES.iter().map(|n| get(&m, n)).collect();
+            assert_eq!(ObjectMembers::of(&m).values(), want, "{m:?}");
+        }
     }
 
     #[test]

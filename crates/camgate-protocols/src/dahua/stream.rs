@@ -22,6 +22,9 @@
 //!   skipped to the next boundary, junk is dropped as it is read.
 
 use std::fmt;
+use std::ops::Range;
+
+use super::scan::find_byte;
 
 /// Longest boundary token kept, in bytes (RFC 2046 allows 70).
 const MAX_TOKEN: usize = 200;
@@ -221,7 +224,15 @@ fn boundary_at(b: &[u8], token: &[u8]) -> Tri {
     if i > max {
         return Tri::No;
     }
-    for &t in token {
+    // The token as configured is the usual spelling: one slice compare instead of a case-blind
+    // compare per byte.
+    let to_compare = if b.get(i..i + token.len()) == Some(token) {
+        i += token.len();
+        &[][..]
+    } else {
+        token
+    };
+    for &t in to_compare {
         match b.get(i) {
             None => return Tri::NeedMore,
             Some(c) if c.eq_ignore_ascii_case(&t) => i += 1,
@@ -273,8 +284,20 @@ fn terminator_at(b: &[u8], token: &[u8]) -> Tri {
     }
 }
 
+/// Header-name bytes (`[A-Za-z0-9_-]`), as a table: names are scanned on every header line.
+const NAME_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
+        b += 1;
+    }
+    t
+};
+
 fn is_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+    NAME_BYTES[usize::from(b)]
 }
 
 fn is_blank(line: &[u8]) -> bool {
@@ -350,9 +373,44 @@ struct JunkRun {
 #[derive(Debug, Clone)]
 struct Head {
     offset: u64,
-    content_type: Option<String>,
+    /// Whether the part sent a `Content-Type`; its value is in [`StreamParser::content_type`]
+    /// (a buffer reused from part to part, so that framing allocates nothing per part).
+    content_type: bool,
     content_length: Option<usize>,
     header_bytes: usize,
+}
+
+impl Head {
+    fn new(offset: u64) -> Self {
+        Head { offset, content_type: false, content_length: None, header_bytes: 0 }
+    }
+}
+
+/// A part as framed, its body still in the parser's buffer: what [`StreamParser::next_raw`]
+/// returns. [`StreamParser::next_part`] copies it out into a [`Part`]; the decoder reads the
+/// body in place ([`StreamParser::raw_body`]), so framing allocates nothing per part.
+#[derive(Debug, Clone)]
+pub(super) struct RawPart {
+    pub(super) offset: u64,
+    /// Whether a `Content-Type` was sent (its value: [`StreamParser::content_type`]).
+    content_type: bool,
+    pub(super) content_length: Option<usize>,
+    pub(super) blank_line: bool,
+    pub(super) end: PartEnd,
+    /// The body (trailing CR/LF removed) in `StreamParser::buf`; valid until the next
+    /// [`StreamParser::feed`].
+    body: Range<usize>,
+}
+
+impl RawPart {
+    /// As [`Part::is_truncated`].
+    pub(super) fn is_truncated(&self) -> bool {
+        match self.end {
+            PartEnd::Truncated => true,
+            PartEnd::EndOfStream => self.content_length.is_none_or(|n| self.body.len() < n),
+            PartEnd::Length | PartEnd::Boundary => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -374,7 +432,7 @@ enum State {
 
 /// Outcome of one state-machine step.
 enum Step {
-    Emit(Result<Part, FrameError>),
+    Emit(Result<RawPart, FrameError>),
     Continue,
     NeedMore,
 }
@@ -402,6 +460,8 @@ pub struct StreamParser {
     /// Stream offset of `buf[0]`.
     base: u64,
     state: State,
+    /// The `Content-Type` of the part being read, when [`Head::content_type`] says it sent one.
+    content_type: String,
     /// Inside an over-long line that is being dropped up to its LF.
     skip_line: bool,
     junk: Option<JunkRun>,
@@ -441,6 +501,7 @@ impl StreamParser {
             pos: 0,
             base: 0,
             state: State::Seek,
+            content_type: String::new(),
             skip_line: false,
             junk: None,
             seen_boundary: false,
@@ -507,6 +568,12 @@ impl StreamParser {
     /// The next complete part, or an error for bytes that could not be framed; `None` when
     /// the buffer holds nothing complete (feed more).
     pub fn next_part(&mut self) -> Option<Result<Part, FrameError>> {
+        let item = self.next_raw()?;
+        Some(item.map(|raw| self.to_part(&raw)))
+    }
+
+    /// As [`next_part`](Self::next_part), with the body left in the buffer (see [`RawPart`]).
+    pub(super) fn next_raw(&mut self) -> Option<Result<RawPart, FrameError>> {
         loop {
             match self.step() {
                 Step::Emit(item) => return Some(item),
@@ -516,13 +583,37 @@ impl StreamParser {
         }
     }
 
+    /// The body of a part just returned by [`next_raw`](Self::next_raw) or
+    /// [`finish_raw`](Self::finish_raw).
+    pub(super) fn raw_body(&self, raw: &RawPart) -> &[u8] {
+        &self.buf[raw.body.clone()]
+    }
+
+    /// The [`Part`] of a part just returned by `next_raw` or `finish_raw`.
+    fn to_part(&self, raw: &RawPart) -> Part {
+        Part {
+            offset: raw.offset,
+            content_type: raw.content_type.then(|| self.content_type.clone()),
+            content_length: raw.content_length,
+            blank_line: raw.blank_line,
+            end: raw.end,
+            body: self.raw_body(raw).to_vec(),
+        }
+    }
+
     /// The stream ended: returns what is left, one item per call (complete parts first, then
     /// an incomplete part flagged [`PartEnd::EndOfStream`] or a pending junk report), then
     /// `None`. Afterwards the parser is empty and may be reused for a new connection: the
     /// boundary and the counters are kept, offsets go on counting, and a response head before
     /// the next first boundary is skipped silently again.
     pub fn finish(&mut self) -> Option<Result<Part, FrameError>> {
-        if let Some(item) = self.next_part() {
+        let item = self.finish_raw()?;
+        Some(item.map(|raw| self.to_part(&raw)))
+    }
+
+    /// As [`finish`](Self::finish), with the body left in the buffer (see [`RawPart`]).
+    pub(super) fn finish_raw(&mut self) -> Option<Result<RawPart, FrameError>> {
+        if let Some(item) = self.next_raw() {
             return Some(item);
         }
         let avail = self.buf.len() - self.pos;
@@ -533,7 +624,7 @@ impl StreamParser {
                     Some(n) if n <= avail => (PartEnd::Length, n),
                     _ => (PartEnd::EndOfStream, avail.min(self.limits.max_part)),
                 };
-                let body = self.buf[self.pos..self.pos + len].to_vec();
+                let body = self.pos..self.pos + len;
                 self.make_part(head, blank_line, end, body).map(Ok)
             }
             State::Seek => {
@@ -548,9 +639,9 @@ impl StreamParser {
             }
             State::Headers(_) | State::Drop => None,
         };
-        self.base += self.buf.len() as u64;
-        self.buf.clear();
-        self.pos = 0;
+        // Everything is consumed; the bytes stay in the buffer until the next `feed` (as
+        // consumed bytes always do), so that the body of the part returned stays readable.
+        self.pos = self.buf.len();
         self.skip_line = false;
         self.junk = None;
         self.seen_boundary = false;
@@ -569,7 +660,7 @@ impl StreamParser {
     /// Drops the rest of an over-long line; `true` when its LF was reached.
     fn skip_rest_of_line(&mut self, junk: bool) -> bool {
         let avail = &self.buf[self.pos..];
-        let (n, done) = match avail.iter().position(|&b| b == b'\n') {
+        let (n, done) = match find_byte(avail, b'\n') {
             Some(i) => (i + 1, true),
             None => (avail.len(), false),
         };
@@ -595,7 +686,7 @@ impl StreamParser {
         let max_line = self.limits.max_header;
         let avail = &self.buf[self.pos..];
         let window = &avail[..avail.len().min(max_line + 1)];
-        let Some(i) = window.iter().position(|&b| b == b'\n') else {
+        let Some(i) = find_byte(window, b'\n') else {
             if avail.len() <= max_line {
                 return Step::NeedMore;
             }
@@ -623,7 +714,7 @@ impl StreamParser {
         {
             self.pos += n;
             self.seen_boundary = true;
-            self.state = State::Headers(Head { offset, content_type: None, content_length: None, header_bytes: 0 });
+            self.state = State::Headers(Head::new(offset));
             return match self.take_junk(true) {
                 Some(e) => Step::Emit(Err(e)),
                 None => Step::Continue,
@@ -716,7 +807,7 @@ impl StreamParser {
             Tri::Boundary(n) => {
                 let offset = self.offset();
                 self.pos += n;
-                self.state = State::Headers(Head { offset, content_type: None, content_length: None, header_bytes: 0 });
+                self.state = State::Headers(Head::new(offset));
                 Step::Continue
             }
             Tri::Http => {
@@ -737,7 +828,7 @@ impl StreamParser {
         let budget = self.limits.max_header.saturating_sub(head.header_bytes);
         let avail = &self.buf[self.pos..];
         let window = &avail[..avail.len().min(budget + 1)];
-        let (class, len) = match window.iter().position(|&b| b == b'\n') {
+        let (class, len) = match find_byte(window, b'\n') {
             Some(i) => (classify(&window[..=i], true, token), i + 1),
             None if avail.len() > budget => match classify(&window[..budget], false, token) {
                 LineClass::Body => (LineClass::Body, 0),
@@ -760,7 +851,7 @@ impl StreamParser {
             LineClass::Boundary(n) => {
                 // A boundary where headers were expected: an empty part (doubled boundary).
                 head.offset = self.base + self.pos as u64;
-                head.content_type = None;
+                head.content_type = false;
                 head.content_length = None;
                 head.header_bytes = 0;
                 self.pos += n;
@@ -775,11 +866,17 @@ impl StreamParser {
                 let line = &window[..len - 1];
                 let name = line[..colon].trim_ascii();
                 let value = line[colon + 1..].trim_ascii();
-                if name.eq_ignore_ascii_case(b"content-length") {
+                // Exact spellings first: cheaper than the case-blind compare they imply.
+                if name == b"Content-Length" || name.eq_ignore_ascii_case(b"content-length") {
                     head.content_length = parse_length(value);
-                } else if name.eq_ignore_ascii_case(b"content-type") {
+                } else if name == b"Content-Type" || name.eq_ignore_ascii_case(b"content-type") {
                     let v = &value[..value.len().min(MAX_TOKEN)];
-                    head.content_type = Some(String::from_utf8_lossy(v).into_owned());
+                    head.content_type = true;
+                    self.content_type.clear();
+                    match std::str::from_utf8(v) {
+                        Ok(v) => self.content_type.push_str(v),
+                        Err(_) => self.content_type.push_str(&String::from_utf8_lossy(v)),
+                    }
                 }
                 head.header_bytes += len;
                 self.pos += len;
@@ -823,7 +920,7 @@ impl StreamParser {
                     }
                 }
             }
-            match avail[*scan..lim].iter().position(|&b| b == b'\n') {
+            match find_byte(&avail[*scan..lim], b'\n') {
                 Some(i) => {
                     *cand = Some(*scan + i + 1);
                     *scan += i + 1;
@@ -846,7 +943,7 @@ impl StreamParser {
                 return Step::Emit(Err(e));
             }
         };
-        let body = avail[..len].to_vec();
+        let body = self.pos..self.pos + len;
         self.pos += len;
         let State::Body { head, blank_line, .. } = std::mem::replace(&mut self.state, State::Seek) else {
             return Step::NeedMore;
@@ -859,15 +956,15 @@ impl StreamParser {
 
     /// The part with its body's trailing CR/LF removed, counted; `None` (counted as an empty
     /// part) when nothing is left of the body.
-    fn make_part(&mut self, head: Head, blank_line: bool, end: PartEnd, mut body: Vec<u8>) -> Option<Part> {
-        while matches!(body.last(), Some(b'\r' | b'\n')) {
-            body.pop();
+    fn make_part(&mut self, head: Head, blank_line: bool, end: PartEnd, mut body: Range<usize>) -> Option<RawPart> {
+        while body.end > body.start && matches!(self.buf[body.end - 1], b'\r' | b'\n') {
+            body.end -= 1;
         }
         if body.is_empty() {
             self.stats.empty_parts += 1;
             return None;
         }
-        let part = Part {
+        let part = RawPart {
             offset: head.offset,
             content_type: head.content_type,
             content_length: head.content_length,

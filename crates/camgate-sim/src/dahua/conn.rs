@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::auth::{Auth, Refused, Verdict};
 use super::frame::event_body;
-use super::{DahuaServerBuilder, EventCode, Fault, SentEvent, Stats};
+use super::{DahuaServerBuilder, EventCode, Fault, SentEvent, Stats, StreamMark};
 
 /// Longest request head read.
 const MAX_HEAD: usize = 8 * 1024;
@@ -189,6 +189,8 @@ async fn stream(
     socket.write_all(head.as_bytes()).await?;
     Stats::add(&stats.bytes_sent, head.len() as u64);
     Stats::add(&stats.streams, 1);
+    let mut last_write = std::time::Instant::now();
+    stats.stream_started(StreamMark { connection: id, at: last_write });
     if cfg.fault == Some(Fault::CloseAfterHead) {
         return socket.shutdown().await;
     }
@@ -235,12 +237,14 @@ async fn stream(
             Tick::Read(_) => continue,
             Tick::Stall => {
                 stalled = true;
+                stats.stream_stalled(StreamMark { connection: id, at: last_write });
                 continue;
             }
             Tick::Heartbeat => {
                 framing.part(&mut out, "Heartbeat", true, part_no);
                 part_no += 1;
                 socket.write_all(&out).await?;
+                last_write = std::time::Instant::now();
                 Stats::add(&stats.bytes_sent, out.len() as u64);
                 Stats::add(&stats.heartbeats, 1);
             }
@@ -257,9 +261,10 @@ async fn stream(
                 } else {
                     "Pulse"
                 };
-                let utc = jiff::Timestamp::now().as_second();
+                let now = jiff::Timestamp::now();
+                let utc = now.as_second();
                 let seq = shared.event_seq.fetch_add(1, Ordering::Relaxed);
-                let body = event_body(code, action, index, utc, seq);
+                let body = event_body(code, action, index, utc, seq, cfg.stamp.then(|| now.as_millisecond()));
                 framing.part(&mut out, &body, false, part_no);
                 part_no += 1;
                 if let Some(Fault::CloseMidPart { after_events }) = cfg.fault
@@ -273,6 +278,7 @@ async fn stream(
                     return Ok(());
                 }
                 socket.write_all(&out).await?;
+                last_write = std::time::Instant::now();
                 Stats::add(&stats.bytes_sent, out.len() as u64);
                 sent_events += 1;
                 stats.record(SentEvent {

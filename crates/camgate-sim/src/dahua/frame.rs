@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{BOUNDARY, EventCode};
+use super::{BOUNDARY, EventCode, SENT_MS_FIELD};
 
 /// How one stream frames its parts (dahua.md §3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -85,10 +85,18 @@ impl Framing {
     }
 }
 
-/// The body of one event (§4), `UTC` = `utc` in the data.
-pub(crate) fn event_body(code: EventCode, action: &str, index: u32, utc: i64, seq: u64) -> String {
+/// The body of one event (§4), `UTC` = `utc` in the data; with `sent_ms` the data starts
+/// with the simulator-only [`SENT_MS_FIELD`].
+pub(crate) fn event_body(
+    code: EventCode,
+    action: &str,
+    index: u32,
+    utc: i64,
+    seq: u64,
+    sent_ms: Option<i64>,
+) -> String {
     let start = action == "Start";
-    let data = match code {
+    let mut data = match code {
         EventCode::VideoMotion => format!(
             "{{\n   \"Id\" : [ {index} ],\n   \"RegionName\" : [ \"Region1\" ],\n   \"SmartMotionEnable\" : true,\n   \"UTC\" : {utc}\n}}\n"
         ),
@@ -118,5 +126,9 @@ pub(crate) fn event_body(code: EventCode, action: &str, index: u32, utc: i64, se
         ),
         EventCode::Unknown => format!("{{\n   \"Foo\" : \"bar\",\n   \"UTC\" : {utc}\n}}\n"),
     };
+    if let Some(ms) = sent_ms {
+        // Every object above opens with "{\n" and has at least one member after it.
+        data.insert_str(2, &format!("   \"{SENT_MS_FIELD}\" : {ms},\n"));
+    }
     format!("Code={};action={action};index={index};data={data}", code.code())
 }

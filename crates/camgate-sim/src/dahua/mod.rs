@@ -13,7 +13,9 @@
 //!   variants, chosen round-robin from [`DahuaServerBuilder::framings`].
 //! * Bodies (§4, §5): `Code=...;action=...;index=...;data={...}` for the [`EventCode`] mix,
 //!   at a rate per stream; every event put on the wire is recorded as a [`SentEvent`] with
-//!   the `UTC` device time it carried.
+//!   the `UTC` device time it carried. With [`DahuaServerBuilder::stamp`] the data also
+//!   carries the send time in milliseconds ([`SENT_MS_FIELD`], simulator-only), for latency
+//!   benchmarks.
 //! * Authentication (§6): Digest (MD5 or SHA-256, with or without `qop=auth`, a nonce per
 //!   request, stale nonces), Basic, or none; a failure budget that locks every request out;
 //!   a connection limit answered with a challenge-less `401`.
@@ -58,6 +60,10 @@ pub const BOUNDARY: &str = "myboundary";
 
 /// The event code used for [`EventCode::Unknown`]: in no table of camgate's.
 pub const UNKNOWN_CODE: &str = "SimUnknownEvent";
+
+/// The `data` field that carries the send time with [`DahuaServerBuilder::stamp`]
+/// (simulator-only: Unix milliseconds when the part was written).
+pub const SENT_MS_FIELD: &str = "SimSentMs";
 
 /// Digest hash algorithm offered in the challenge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,6 +218,17 @@ pub struct Stats {
     /// Bytes written, heads included.
     pub bytes_sent: AtomicU64,
     events: Mutex<Vec<SentEvent>>,
+    streams_started: Mutex<Vec<StreamMark>>,
+    streams_stalled: Mutex<Vec<StreamMark>>,
+}
+
+/// When something happened to one stream, for timing asserts (reconnect delays).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamMark {
+    /// Connection number (0-based, in accept order).
+    pub connection: u64,
+    /// When it happened.
+    pub at: std::time::Instant,
 }
 
 impl Stats {
@@ -237,6 +254,25 @@ impl Stats {
             *m.entry(e.code.clone()).or_default() += 1;
         }
         m
+    }
+
+    /// Streams started (`200` head written), in order, with the time of the head.
+    pub fn streams_started(&self) -> Vec<StreamMark> {
+        self.streams_started.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Streams that went silent ([`Fault::StallAfter`]), in order, each with the time of the
+    /// last byte written to it.
+    pub fn streams_stalled(&self) -> Vec<StreamMark> {
+        self.streams_stalled.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn stream_started(&self, mark: StreamMark) {
+        self.streams_started.lock().unwrap_or_else(|e| e.into_inner()).push(mark);
+    }
+
+    pub(crate) fn stream_stalled(&self, mark: StreamMark) {
+        self.streams_stalled.lock().unwrap_or_else(|e| e.into_inner()).push(mark);
     }
 
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
@@ -272,6 +308,7 @@ pub struct DahuaServerBuilder {
     pub(crate) max_codes: usize,
     pub(crate) framings: Vec<Framing>,
     pub(crate) fault: Option<Fault>,
+    pub(crate) stamp: bool,
 }
 
 impl Default for DahuaServerBuilder {
@@ -289,6 +326,7 @@ impl Default for DahuaServerBuilder {
             max_codes: 8,
             framings: vec![Framing::Canonical],
             fault: None,
+            stamp: false,
         }
     }
 }
@@ -364,6 +402,15 @@ impl DahuaServerBuilder {
     /// A fault injected into every stream.
     pub fn fault(mut self, fault: Option<Fault>) -> Self {
         self.fault = fault;
+        self
+    }
+
+    /// Put the send time into every event's `data` as [`SENT_MS_FIELD`] (`"SimSentMs" :
+    /// 1795299986348`, Unix milliseconds, taken right before the part is written), so that a
+    /// benchmark can measure the latency from the device to camgate's output. A
+    /// simulator-only field: no real device sends it. Default off.
+    pub fn stamp(mut self, on: bool) -> Self {
+        self.stamp = on;
         self
     }
 

@@ -356,6 +356,13 @@ async fn stall_sends_nothing_after_t() {
     assert!(timeout(Duration::from_millis(1500), s.read(&mut buf)).await.is_err());
     assert_eq!(Stats::get(&server.stats().bytes_sent), bytes);
     assert_eq!(Stats::get(&server.stats().connections_open), 1);
+    // The marks a client's reconnect timing is measured against: the head, and the last byte.
+    let (started, stalled) = (server.stats().streams_started(), server.stats().streams_stalled());
+    assert_eq!((started.len(), stalled.len()), (1, 1));
+    assert_eq!(stalled[0].connection, started[0].connection);
+    let quiet_after = stalled[0].at.duration_since(started[0].at);
+    // (An event due at the stall instant itself may still go out.)
+    assert!(quiet_after > Duration::ZERO && quiet_after <= Duration::from_millis(250), "{quiet_after:?}");
     server.shutdown().await;
 }
 
@@ -433,4 +440,33 @@ async fn a_thousand_concurrent_streams_heartbeat() {
     assert!(Stats::get(&stats.heartbeats) >= N as u64);
     drop(open);
     server.shutdown().await;
+}
+
+#[tokio::test]
+async fn stamp_puts_the_send_time_in_every_event() {
+    for stamp in [false, true] {
+        let server = DahuaServer::builder()
+            .auth(AuthMode::None)
+            .stamp(stamp)
+            .event_interval(Some(Duration::from_millis(10)))
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        let before = jiff::Timestamp::now().as_millisecond();
+        let (mut s, head) = send(server.local_addr(), ATTACH, None).await;
+        // Every code of the mix once, so that every body shape is checked.
+        let (out, _) = decode_until(&mut s, &head, |o| events(o).len() >= EventCode::ALL.len()).await;
+        let after = jiff::Timestamp::now().as_millisecond();
+        for e in events(&out) {
+            assert_eq!(e.data_error, None, "{stamp}: {:?}", e.data);
+            let sent = &e.data["data"][SENT_MS_FIELD];
+            if stamp {
+                let ms = sent.as_i64().unwrap_or_else(|| panic!("{:?}", e.data));
+                assert!((before..=after).contains(&ms), "{before} <= {ms} <= {after}");
+            } else {
+                assert!(sent.is_null(), "{:?}", e.data);
+            }
+        }
+        server.shutdown().await;
+    }
 }

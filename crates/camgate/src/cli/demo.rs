@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use camgate_core::config::{CameraConfig, Config, DeliveryConfig, Dur, SinkConfig, ViewtronCamera};
+use camgate_core::config::{
+    CameraConfig, Config, DahuaCamera, DeliveryConfig, Dur, Secret, SinkConfig, ViewtronCamera,
+};
+use camgate_sim::dahua::{AuthMode, DahuaServer};
 use camgate_sim::viewtron::{Camera, Nvr};
 use tokio_util::sync::CancellationToken;
 
@@ -86,6 +89,45 @@ pub fn demo(args: DemoArgs) -> ExitCode {
         }
     };
     let code = rt.block_on(async move {
+        // The simulated Dahua NVR listens first: camgate attaches to it like to a real one,
+        // with Digest authentication and a password made up for this run.
+        let password = format!("demo-{:016x}", rand::random::<u64>());
+        let dahua = DahuaServer::builder()
+            .credentials("admin", password.clone())
+            .auth(AuthMode::digest())
+            .channels(4)
+            .event_interval(Some(Duration::from_secs_f64(2.0 / args.rate)))
+            .bind("127.0.0.1:0")
+            .await;
+        let dahua = match dahua {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!("cannot start the simulated Dahua NVR: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let mut nvr_cam = DahuaCamera::new("dahua-nvr", "127.0.0.1", "admin");
+        nvr_cam.port = Some(dahua.local_addr().port());
+        nvr_cam.password = Some(Secret::new(password.clone()));
+        nvr_cam.heartbeat = Dur::secs(2);
+        nvr_cam.channels = ["entrance", "corridor", "loading-bay", "roof"].map(String::from).to_vec();
+        config.camera.push(CameraConfig::Dahua(nvr_cam));
+        // A simulated Avigilon ACC Web Endpoint with a live occupancy-counting scenario (two
+        // zones, four cameras on two servers), which camgate polls like a real site.
+        let acc = match demo_acc(&password).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!("cannot start the simulated Avigilon site: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        match avigilon_source(&acc, &password) {
+            Ok(site) => config.avigilon.push(site),
+            Err(e) => {
+                tracing::error!("cannot configure the simulated Avigilon site: {e}");
+                return ExitCode::from(1);
+            }
+        }
         let gw = match crate::app::Gateway::start(&config).await {
             Ok(gw) => gw,
             Err(e) => {
@@ -117,8 +159,12 @@ pub fn demo(args: DemoArgs) -> ExitCode {
             tokio::spawn(async move { device.run(rate / 2.0, until, stop).await })
         };
         tracing::info!(
-            "simulated devices: a script posting JSON, a Viewtron LPR camera from {camera_ip} and a \
-             Viewtron NVR from {nvr_ip}"
+            "simulated devices: a script posting JSON, a Viewtron LPR camera from {camera_ip}, a \
+             Viewtron NVR from {nvr_ip}, a Dahua NVR at http://{} that camgate attaches to, and an \
+             Avigilon ACC Web Endpoint at {} that camgate polls every 2 s ({} counting events over 10 minutes)",
+            dahua.local_addr(),
+            acc.base_url(),
+            acc.truth().stops,
         );
         match args.duration {
             Some(d) => tokio::select! {
@@ -140,11 +186,67 @@ pub fn demo(args: DemoArgs) -> ExitCode {
                 Err(e) => tracing::warn!("{what} task failed: {e}"),
             }
         }
+        let dahua_stats = dahua.stats();
         let head = gw.store().head();
         gw.shutdown().await;
+        dahua.shutdown().await;
+        let acc_stats = acc.stats();
+        acc.shutdown().await;
+        tracing::info!(
+            "Avigilon site: {} search(es) answered, {} event(s) served",
+            camgate_sim::avigilon::Stats::get(&acc_stats.searches)
+                + camgate_sim::avigilon::Stats::get(&acc_stats.continues),
+            camgate_sim::avigilon::Stats::get(&acc_stats.events_served),
+        );
+        tracing::info!(
+            "Dahua NVR: {} events sent on {} stream(s)",
+            dahua_stats.events().len(),
+            camgate_sim::dahua::Stats::get(&dahua_stats.streams)
+        );
         tracing::info!(events = head, "demo stopped; the events are in {}", args.data_dir.display());
         ExitCode::SUCCESS
     });
     rt.shutdown_timeout(Duration::from_millis(500));
     code
+}
+
+/// The demo's ACC emulator: 600 entries and 540 exits over ten minutes from now, on two
+/// zones, four cameras and two servers, over plain HTTP on loopback.
+async fn demo_acc(password: &str) -> std::io::Result<camgate_sim::avigilon::AcsServer> {
+    use camgate_sim::avigilon::{AcsServer, CountingSpec, DEFAULT_NONCE, DEFAULT_USER_KEY, Scenario};
+    let spec = CountingSpec {
+        entries: 600,
+        exits: 540,
+        span_ms: 600_000,
+        seed: rand::random(),
+        late_fraction: 0.05,
+        late_delay_ms: 5_000,
+        duplicate_fraction: 0.02,
+        duplicate_shift_ms: 3_000,
+        ..CountingSpec::default()
+    };
+    let scenario = Scenario::counting(&spec).map_err(std::io::Error::other)?;
+    AcsServer::builder()
+        .credentials("camgate-demo", password)
+        .nonce_key(DEFAULT_NONCE, DEFAULT_USER_KEY)
+        .scenario(scenario)
+        .bind("127.0.0.1:0")
+        .await
+}
+
+/// The `[[avigilon]]` entry for the demo's emulator (written as TOML, so it is checked like
+/// a user's).
+fn avigilon_source(
+    acc: &camgate_sim::avigilon::AcsServer,
+    password: &str,
+) -> Result<camgate_core::config::AvigilonConfig, String> {
+    use camgate_sim::avigilon::{DEFAULT_NONCE, DEFAULT_USER_KEY};
+    let text = format!(
+        "[[avigilon]]\nname = \"acc-demo\"\nurl = \"{}\"\nusername = \"camgate-demo\"\npassword = \"{password}\"\n\
+         user_nonce = \"{DEFAULT_NONCE}\"\nuser_key = \"{DEFAULT_USER_KEY}\"\ndiscover_cameras = true\n\
+         poll_interval = \"2s\"\nlookback = \"10s\"\n",
+        acc.origin()
+    );
+    let mut c = Config::from_toml(&text, "<demo>").map_err(|e| e.to_string())?;
+    Ok(c.avigilon.remove(0))
 }

@@ -3,7 +3,9 @@
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use camgate_core::config::{CameraConfig, Config, ConfigError, SinkConfig};
+use camgate_core::config::{CameraConfig, Config, ConfigError, DahuaCamera, Dur, SinkConfig};
+
+use super::env_mode::{self, EnvOrigin};
 
 /// The file `run` and `check` read when no `-c` is given.
 pub const DEFAULT_CONFIG: &str = "camgate.toml";
@@ -14,10 +16,14 @@ pub enum ConfigOrigin {
     File(PathBuf),
     /// No `-c` and no `camgate.toml`: every default applies.
     Defaults,
+    /// No `-c` and no `camgate.toml`, but `CAM_IP` in the environment or `./.env`: the
+    /// original Dahua listener's variables configure one camera (see `env_mode`).
+    Environment(EnvOrigin),
 }
 
 /// Read and validate the configuration. An explicit path that does not exist is an error;
-/// without one, a missing `camgate.toml` means "use the defaults".
+/// without one, a missing `camgate.toml` means "use the defaults", or, when `CAM_IP` is set
+/// in the environment or `./.env`, the environment-variable mode of the original listener.
 pub fn load(path: Option<&Path>) -> Result<(Config, ConfigOrigin), ConfigError> {
     let (path, explicit) = match path {
         Some(p) => (p.to_path_buf(), true),
@@ -27,6 +33,9 @@ pub fn load(path: Option<&Path>) -> Result<(Config, ConfigOrigin), ConfigError> 
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            if let Some((config, env)) = env_mode::from_process_env(Path::new("."))? {
+                return Ok((config, ConfigOrigin::Environment(env)));
+            }
             let config = Config::from_toml("", "<defaults>")?;
             return Ok((config, ConfigOrigin::Defaults));
         }
@@ -48,6 +57,11 @@ pub fn summary(c: &Config) -> String {
     if c.webhook.enabled {
         parts.push(format!("webhook listener on {}", c.webhook.listen));
     }
+    for cam in &c.camera {
+        if let CameraConfig::Dahua(d) = cam {
+            parts.push(format!("Dahua camera {} at {}", d.name, dahua_url(d)));
+        }
+    }
     parts.push(format!("SQLite store {}", c.database_path().display()));
     if c.http.enabled {
         parts.push(format!("HTTP API on {}", c.http.listen));
@@ -63,7 +77,18 @@ pub fn describe(c: &Config, origin: &ConfigOrigin) -> String {
     let _ = match origin {
         ConfigOrigin::File(p) => writeln!(s, "config:   {}", p.display()),
         ConfigOrigin::Defaults => writeln!(s, "config:   none ({DEFAULT_CONFIG} not found): defaults"),
+        ConfigOrigin::Environment(env) => writeln!(
+            s,
+            "config:   environment variables ({DEFAULT_CONFIG} not found{}): {}",
+            if env.dotenv { format!("; {} read", env_mode::DOTENV) } else { String::new() },
+            env.sources()
+        ),
     };
+    if let ConfigOrigin::Environment(env) = origin {
+        for note in &env.notes {
+            let _ = writeln!(s, "note:     {note}");
+        }
+    }
     let _ = writeln!(s, "site:     timezone {}, data in {}", c.site.timezone, c.site.data_dir.display());
     let _ = writeln!(
         s,
@@ -108,7 +133,7 @@ pub fn describe(c: &Config, origin: &ConfigOrigin) -> String {
             c.webhook.traject
         );
         for cam in &c.camera {
-            let CameraConfig::Viewtron(v) = cam;
+            let CameraConfig::Viewtron(v) = cam else { continue };
             let auth = if v.username.is_some() { ", Basic credentials required" } else { "" };
             let channels = if v.channels.is_empty() { String::new() } else { format!(", channels {:?}", v.channels) };
             let tz = v.timezone.as_deref().unwrap_or(&c.site.timezone);
@@ -116,6 +141,28 @@ pub fn describe(c: &Config, origin: &ConfigOrigin) -> String {
         }
     } else {
         let _ = writeln!(s, "webhook:  off (no push sources)");
+    }
+    for cam in &c.camera {
+        if let CameraConfig::Dahua(d) = cam {
+            let _ = writeln!(s, "camera:   {}", describe_dahua(d));
+        }
+    }
+    for a in &c.avigilon {
+        let cameras = match (&a.cameras, &a.cameras_file) {
+            (Some(ids), _) => format!("{} camera(s)", ids.len()),
+            (None, Some(path)) => format!("the cameras of {}", path.display()),
+            (None, None) => "every camera (GET /cameras)".to_string(),
+        };
+        let url = a.api_base().map(|u| u.to_string()).unwrap_or_default();
+        let tls = if url.starts_with("https") && !a.verify_tls() { ", certificate NOT checked" } else { "" };
+        let _ = writeln!(
+            s,
+            "avigilon: {} at {url}: {cameras}, topics {:?}, every {} (lookback {}, {} at a time), active {:?}{tls}",
+            a.name, a.topics, a.poll_interval, a.lookback, a.concurrency, a.active
+        );
+    }
+    for z in &c.zone {
+        let _ = writeln!(s, "zone:     {}", crate::occupancy::describe(z));
     }
     for sink in c.sinks() {
         let d = sink.delivery();
@@ -135,6 +182,44 @@ pub fn describe(c: &Config, origin: &ConfigOrigin) -> String {
         );
     }
     s
+}
+
+/// `http://host:port`, with an IPv6 address in brackets.
+fn dahua_url(d: &DahuaCamera) -> String {
+    let scheme = if d.https { "https" } else { "http" };
+    if d.host.contains(':') {
+        format!("{scheme}://[{}]:{}", d.host, d.port())
+    } else {
+        format!("{scheme}://{}:{}", d.host, d.port())
+    }
+}
+
+/// One line about a Dahua camera; the password is shown as set or not, never by value.
+fn describe_dahua(d: &DahuaCamera) -> String {
+    let password = match (&d.password, &d.password_env) {
+        (Some(p), _) if p.is_empty() => "empty password".to_string(),
+        (Some(_), _) => "password set".to_string(),
+        (None, Some(var)) => format!("password from ${var}"),
+        (None, None) => "no password".to_string(),
+    };
+    let tls = match (d.https, d.verify_tls, &d.ca_bundle) {
+        (false, _, _) => String::new(),
+        (true, false, _) => ", certificate not checked".to_string(),
+        (true, true, Some(ca)) => format!(", certificate checked against {}", ca.display()),
+        (true, true, None) => ", certificate checked against the system's CAs".to_string(),
+    };
+    format!(
+        "{} (dahua) at {}, user {}, {password}{tls}; codes {}, heartbeat {} (stalled after {}), \
+         reconnect back-off {}..{}",
+        d.name,
+        dahua_url(d),
+        d.username,
+        d.codes_param(),
+        d.heartbeat,
+        Dur(d.stall_timeout()),
+        d.backoff_base,
+        d.backoff_max
+    )
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
 //! The `camgate` command line. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
 
 mod demo;
+pub mod env_mode;
 mod events;
 mod load;
+mod zones;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +44,8 @@ pub enum Command {
     },
     /// Query the store, or follow it as events arrive.
     Events(events::EventsArgs),
+    /// Print the occupancy of each zone.
+    Zones(zones::ZonesArgs),
 }
 
 /// How the simulated Dahua camera asks for credentials.
@@ -79,6 +83,44 @@ pub enum SimVendor {
         /// Seconds between events on each stream.
         #[arg(long, default_value_t = 1.0)]
         interval: f64,
+        /// Connections open at once beyond which a new one is refused with a bare 401
+        /// ("Exceeded maximum number of connections"), as a real device does.
+        #[arg(long, default_value_t = 10_000)]
+        max_connections: usize,
+        /// Put the send time into every event's data as "SimSentMs" (Unix milliseconds), a
+        /// simulator-only field for measuring the latency from device to output.
+        #[arg(long)]
+        stamp: bool,
+    },
+    /// An Avigilon ACC Web Endpoint (REST API under /mt/api/rest/v1) serving a counting
+    /// scenario's analytic events, for `[[avigilon]]` sources to poll.
+    Avigilon {
+        /// Where to listen, e.g. 127.0.0.1:8443.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: String,
+        /// HTTPS with a fresh self-signed certificate (printed, for `ca_bundle`).
+        #[arg(long)]
+        tls: bool,
+        /// Scenario JSON (servers, cameras, rules, timeline; see camgate_sim::avigilon).
+        /// Default: a live counting scenario of 100 entries and 90 exits over a minute.
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        #[arg(long, default_value = camgate_sim::avigilon::DEFAULT_USER)]
+        username: String,
+        #[arg(long, env = "CAMGATE_SIM_PASSWORD", hide_env_values = true, default_value = camgate_sim::avigilon::DEFAULT_PASSWORD)]
+        password: String,
+        /// The integration's user nonce the server accepts.
+        #[arg(long, default_value = camgate_sim::avigilon::DEFAULT_NONCE)]
+        nonce: String,
+        /// The integration's user key (64 hex characters).
+        #[arg(long, env = "CAMGATE_SIM_USER_KEY", hide_env_values = true, default_value = camgate_sim::avigilon::DEFAULT_USER_KEY)]
+        user_key: String,
+        /// Sleep this many milliseconds before each answer.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+        /// Share of requests (0..1) answered with 500/503/504.
+        #[arg(long, default_value_t = 0.0)]
+        error_rate: f64,
     },
     /// A Viewtron IP camera (or, with --nvr, an NVR) posting XML events, keepalives,
     /// alarm status and traject bursts with real-size images.
@@ -125,6 +167,7 @@ pub enum SimVendor {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    crate::sources::dahua::install_crypto_provider();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -138,6 +181,7 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => demo::demo(args),
         Command::Sim { vendor } => sim(vendor),
         Command::Events(args) => events::events(args),
+        Command::Zones(args) => zones::zones(args),
     }
 }
 
@@ -228,6 +272,18 @@ fn run(config: Option<PathBuf>) -> ExitCode {
                 "no configuration file ({DEFAULT_CONFIG} not found); using the defaults: {}",
                 load::summary(&config)
             ),
+            ConfigOrigin::Environment(env) => {
+                tracing::info!(
+                    variables = %env.sources(),
+                    "no configuration file ({DEFAULT_CONFIG} not found); configured from environment variables \
+                     (the original Dahua listener's settings{}): {}",
+                    if env.dotenv { ", with ./.env" } else { "" },
+                    load::summary(&config)
+                );
+                for note in &env.notes {
+                    tracing::warn!("{note}");
+                }
+            }
         }
         let gw = match crate::app::Gateway::start(&config).await {
             Ok(gw) => gw,
@@ -289,11 +345,35 @@ fn sim(vendor: SimVendor) -> ExitCode {
             SimVendor::Viewtron { target, rate, count, nvr, credentials, faults, seed } => {
                 sim_viewtron(&target, rate, count, nvr, credentials, faults, seed, stop).await
             }
-            SimVendor::Dahua { listen, username, password, auth, channels, interval } => {
-                sim_dahua(&listen, username, password, auth, channels, interval, stop).await
+            SimVendor::Avigilon {
+                listen,
+                tls,
+                scenario,
+                username,
+                password,
+                nonce,
+                user_key,
+                latency_ms,
+                error_rate,
+            } => {
+                let opts =
+                    SimAvigilonOptions { tls, scenario, username, password, nonce, user_key, latency_ms, error_rate };
+                sim_avigilon(&listen, opts, stop).await
+            }
+            SimVendor::Dahua { listen, username, password, auth, channels, interval, max_connections, stamp } => {
+                let opts = SimDahuaOptions { channels, interval, max_connections, stamp };
+                sim_dahua(&listen, username, password, auth, opts, stop).await
             }
         }
     })
+}
+
+/// The stream settings of `camgate sim dahua`.
+struct SimDahuaOptions {
+    channels: u32,
+    interval: f64,
+    max_connections: usize,
+    stamp: bool,
 }
 
 async fn sim_dahua(
@@ -301,11 +381,11 @@ async fn sim_dahua(
     username: String,
     password: String,
     auth: SimDahuaAuth,
-    channels: u32,
-    interval: f64,
+    opts: SimDahuaOptions,
     stop: tokio_util::sync::CancellationToken,
 ) -> ExitCode {
     use camgate_sim::dahua::{AuthMode, DahuaServer, DigestAlgorithm};
+    let SimDahuaOptions { channels, interval, max_connections, stamp } = opts;
     if !(interval > 0.0 && interval.is_finite()) || channels == 0 {
         eprintln!("error: --interval must be a positive number of seconds and --channels at least 1");
         return ExitCode::from(2);
@@ -323,6 +403,8 @@ async fn sim_dahua(
         .auth(mode)
         .channels(channels)
         .event_interval(Some(Duration::from_secs_f64(interval)))
+        .max_connections(max_connections)
+        .stamp(stamp)
         .bind(listen)
         .await
     {
@@ -334,13 +416,80 @@ async fn sim_dahua(
     };
     eprintln!(
         "simulated Dahua camera on http://{}/cgi-bin/eventManager.cgi?action=attach&codes=[All]&heartbeat=5 \
-         (user {username}, {auth:?} auth, {channels} channel(s)); Ctrl-C stops it",
-        server.local_addr()
+         (user {username}, {auth:?} auth, {channels} channel(s), up to {max_connections} connections{}); Ctrl-C stops it",
+        server.local_addr(),
+        if stamp { ", send time in SimSentMs" } else { "" }
     );
     stop.cancelled().await;
     let stats = server.stats();
     server.shutdown().await;
     eprintln!("served {} stream(s), {} event(s)", camgate_sim::dahua::Stats::get(&stats.streams), stats.events().len());
+    ExitCode::SUCCESS
+}
+
+/// The settings of `camgate sim avigilon`.
+struct SimAvigilonOptions {
+    tls: bool,
+    scenario: Option<PathBuf>,
+    username: String,
+    password: String,
+    nonce: String,
+    user_key: String,
+    latency_ms: u64,
+    error_rate: f64,
+}
+
+async fn sim_avigilon(listen: &str, o: SimAvigilonOptions, stop: tokio_util::sync::CancellationToken) -> ExitCode {
+    use camgate_sim::avigilon::{AcsServer, Scenario, Stats};
+    if !(0.0..=1.0).contains(&o.error_rate) {
+        eprintln!("error: --error-rate must be between 0 and 1");
+        return ExitCode::from(2);
+    }
+    let mut builder = AcsServer::builder()
+        .credentials(o.username.clone(), o.password)
+        .nonce_key(o.nonce.clone(), o.user_key)
+        .tls(o.tls)
+        .latency(Duration::from_millis(o.latency_ms))
+        .error_rate(o.error_rate);
+    if let Some(path) = &o.scenario {
+        match Scenario::from_file(path) {
+            Ok(s) => builder = builder.scenario(s),
+            Err(e) => {
+                eprintln!("error: scenario {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let server = match builder.bind(listen).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot listen on {listen}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let truth = server.truth();
+    eprintln!(
+        "simulated Avigilon Web Endpoint on {} (user {}, nonce {}; {} server(s), {} camera(s), {} STOP event(s) over the scenario); Ctrl-C stops it",
+        server.base_url(),
+        o.username,
+        o.nonce,
+        server.server_ids().len(),
+        server.scenario().cameras.len(),
+        truth.stops,
+    );
+    if let Some(pem) = server.cert_pem() {
+        eprintln!("its certificate (save it and point ca_bundle at it to verify TLS):\n{pem}");
+    }
+    stop.cancelled().await;
+    let stats = server.stats();
+    server.shutdown().await;
+    eprintln!(
+        "served {} request(s): {} login(s), {} search(es), {} event(s)",
+        Stats::get(&stats.requests),
+        Stats::get(&stats.logins),
+        Stats::get(&stats.searches) + Stats::get(&stats.continues),
+        Stats::get(&stats.events_served),
+    );
     ExitCode::SUCCESS
 }
 

@@ -1,6 +1,8 @@
 //! Sources: where events come from. Each source reports its health to the [`Registry`],
 //! which `/api/sources` shows.
 
+pub mod avigilon;
+pub mod dahua;
 pub mod http;
 pub mod ingest;
 pub mod viewtron;

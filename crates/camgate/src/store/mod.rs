@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bus::Bus;
 use crate::metrics::Metrics;
+use crate::occupancy::{self, Occupancy};
 
 pub use images::ImageStore;
 
@@ -100,7 +101,7 @@ impl StoreError {
         matches!(self, StoreError::Full(_) | StoreError::Closed | StoreError::Database(_) | StoreError::Image(_))
     }
 
-    fn from_sqlx(e: sqlx::Error) -> Self {
+    pub(crate) fn from_sqlx(e: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &e {
             // SQLITE_FULL (13) and its extended codes: the disk or max_page_count is exhausted.
             if db.code().and_then(|c| c.parse::<i64>().ok()).is_some_and(|c| c & 0xff == 13) {
@@ -121,6 +122,8 @@ pub struct StoreOptions {
     pub queue: usize,
     pub synchronous: Synchronous,
     pub max_size: Option<u64>,
+    /// The zones counted in the write transaction (`None`: no zones, nothing to do).
+    pub occupancy: Option<Arc<Occupancy>>,
 }
 
 impl StoreOptions {
@@ -133,6 +136,7 @@ impl StoreOptions {
             queue: c.store.queue,
             synchronous: c.store.synchronous,
             max_size: c.store.max_size.map(|s| s.get()),
+            occupancy: Occupancy::from_config(c),
         }
     }
 
@@ -147,6 +151,7 @@ impl StoreOptions {
             queue: 16_384,
             synchronous: Synchronous::Normal,
             max_size: None,
+            occupancy: None,
         }
     }
 }
@@ -161,6 +166,7 @@ pub(crate) enum WriteOp {
     Append { events: Vec<PreparedEvent>, reply: oneshot::Sender<Result<Vec<Appended>, StoreError>> },
     DeadLetter { letter: DeadLetter, reply: oneshot::Sender<Result<(), StoreError>> },
     SetCursor { sink: String, seq: u64, reply: oneshot::Sender<Result<(), StoreError>> },
+    SetSourceCursor { source: String, key: String, value: String, reply: oneshot::Sender<Result<(), StoreError>> },
 }
 
 impl WriteOp {
@@ -177,6 +183,7 @@ struct Inner {
     tx: mpsc::Sender<WriteOp>,
     head: watch::Receiver<u64>,
     images: ImageStore,
+    occupancy: Option<Arc<Occupancy>>,
 }
 
 /// A handle to the store; cheap to clone.
@@ -235,6 +242,9 @@ impl Store {
             .run(&mut conn)
             .await
             .map_err(|e| StoreError::Database(format!("migrating {}: {e}", o.database.display())))?;
+        if let Some(occ) = &o.occupancy {
+            occupancy::prepare(occ, &mut conn).await.map_err(StoreError::from_sqlx)?;
+        }
         if let Some(max) = o.max_size {
             let page_size: i64 =
                 sqlx::query_scalar("PRAGMA page_size").fetch_one(&mut conn).await.map_err(StoreError::from_sqlx)?;
@@ -286,10 +296,27 @@ impl Store {
             })
         };
         let task = tokio::spawn(
-            writer::Writer { conn, rx, head: head_tx, batch_max: o.batch_max, linger: o.batch_linger, metrics, bus }
-                .run(close.clone()),
+            writer::Writer {
+                conn,
+                rx,
+                head: head_tx,
+                batch_max: o.batch_max,
+                linger: o.batch_linger,
+                metrics,
+                bus,
+                occupancy: o.occupancy.clone(),
+            }
+            .run(close.clone()),
         );
-        let store = Store { inner: Arc::new(Inner { pool, tx, head: head_rx, images: ImageStore::new(&o.data_dir) }) };
+        let store = Store {
+            inner: Arc::new(Inner {
+                pool,
+                tx,
+                head: head_rx,
+                images: ImageStore::new(&o.data_dir),
+                occupancy: o.occupancy,
+            }),
+        };
         Ok((store, Writer { close, task, stop_checkpoints, checkpointer }))
     }
 
@@ -367,6 +394,28 @@ impl Store {
         let (reply, rx) = oneshot::channel();
         self.send(WriteOp::SetCursor { sink: sink.to_owned(), seq, reply }).await?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Record where polling source `source` has got to for `key` (a camera): `value` is the
+    /// source's own position. Goes through the writer, so it commits after every write queued
+    /// before it: call it once the events it covers were appended (their `append_many`
+    /// returned), and a crash can never leave the cursor ahead of stored events.
+    pub async fn set_source_cursor(&self, source: &str, key: &str, value: &str) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        let op =
+            WriteOp::SetSourceCursor { source: source.to_owned(), key: key.to_owned(), value: value.to_owned(), reply };
+        self.send(op).await?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// The position last recorded with [`set_source_cursor`](Self::set_source_cursor).
+    pub async fn source_cursor(&self, source: &str, key: &str) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT value FROM source_cursors WHERE source = ? AND key = ?")
+            .bind(source)
+            .bind(key)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(StoreError::from_sqlx)
     }
 
     async fn send(&self, op: WriteOp) -> Result<(), StoreError> {
@@ -479,6 +528,16 @@ impl Store {
     /// The directory images are stored under.
     pub fn images_root(&self) -> &Path {
         self.inner.images.root()
+    }
+
+    /// The zones counted in the write transaction, if any.
+    pub fn occupancy(&self) -> Option<&Arc<Occupancy>> {
+        self.inner.occupancy.as_ref()
+    }
+
+    /// The read-only connection pool (for queries of other modules, e.g. occupancy).
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.inner.pool
     }
 }
 

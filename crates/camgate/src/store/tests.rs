@@ -250,3 +250,20 @@ async fn the_head_is_published_before_the_append_is_answered() {
     }
     writer.close().await;
 }
+
+#[tokio::test]
+async fn source_cursors_are_per_source_and_key_and_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, writer, _) = open(dir.path()).await;
+    assert_eq!(store.source_cursor("acc", "cam1").await.unwrap(), None);
+    store.set_source_cursor("acc", "cam1", "2026-05-17T19:00:00Z").await.unwrap();
+    store.set_source_cursor("acc", "cam1", "2026-05-17T19:01:00Z").await.unwrap();
+    store.set_source_cursor("acc", "cam2", "2026-05-17T18:00:00Z").await.unwrap();
+    store.set_source_cursor("other", "cam1", "x").await.unwrap();
+    writer.close().await;
+    let (store, writer, _) = open(dir.path()).await;
+    assert_eq!(store.source_cursor("acc", "cam1").await.unwrap().as_deref(), Some("2026-05-17T19:01:00Z"));
+    assert_eq!(store.source_cursor("acc", "cam2").await.unwrap().as_deref(), Some("2026-05-17T18:00:00Z"));
+    assert_eq!(store.source_cursor("other", "cam1").await.unwrap().as_deref(), Some("x"));
+    writer.close().await;
+}

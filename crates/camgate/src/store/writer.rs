@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Appended, PreparedEvent, StoreError, StoredEvent, WriteOp};
 use crate::bus::Bus;
 use crate::metrics::{Metrics, ReasonLabels, SourceLabels};
+use crate::occupancy::{self, Occupancy};
 
 /// Rows per multi-row INSERT: 8 columns × 64 rows stays far below SQLite's bind limit and
 /// gives at most 64 distinct statements for sqlx's statement cache.
@@ -25,6 +26,8 @@ pub(super) struct Writer {
     pub linger: Duration,
     pub metrics: Arc<Metrics>,
     pub bus: Bus,
+    /// Zones to count in each transaction; `None` costs nothing.
+    pub occupancy: Option<Arc<Occupancy>>,
 }
 
 impl Writer {
@@ -87,23 +90,23 @@ impl Writer {
         let started = std::time::Instant::now();
         let events: usize =
             batch.iter().map(|op| if let WriteOp::Append { events, .. } = op { events.len() } else { 0 }).sum();
-        let result = write_batch(&mut self.conn, &batch).await;
+        let result = write_batch(&mut self.conn, &batch, self.occupancy.as_deref()).await;
         let elapsed = started.elapsed();
         self.metrics.writer_commit_seconds.observe(elapsed.as_secs_f64());
         if events > 0 {
             self.metrics.writer_batch_events.observe(events as f64);
         }
-        let outcomes = match result {
-            Ok(o) => o.into_iter(),
+        let (outcomes, derived) = match result {
+            Ok(o) => o,
             Err(e) => {
                 self.metrics.writer_errors.get_or_create(&ReasonLabels::new(error_reason(&e))).inc();
                 tracing::error!(error = %e, ops = batch.len(), events, "store write failed; the writes are refused");
                 for op in batch {
                     match op {
                         WriteOp::Append { reply, .. } => drop(reply.send(Err(e.clone()))),
-                        WriteOp::DeadLetter { reply, .. } | WriteOp::SetCursor { reply, .. } => {
-                            drop(reply.send(Err(e.clone())))
-                        }
+                        WriteOp::DeadLetter { reply, .. }
+                        | WriteOp::SetCursor { reply, .. }
+                        | WriteOp::SetSourceCursor { reply, .. } => drop(reply.send(Err(e.clone()))),
                     }
                 }
                 return;
@@ -111,8 +114,11 @@ impl Writer {
         };
         // The new head is published before anyone is answered: whoever hears "committed"
         // (a source, then a sink told to stop) must already see the new head.
-        let outcomes: Vec<Appended> = outcomes.collect();
-        let head = outcomes.iter().filter_map(|o| if let Appended::New(seq) = o { Some(*seq) } else { None }).max();
+        let head = outcomes
+            .iter()
+            .filter_map(|o| if let Appended::New(seq) = o { Some(*seq) } else { None })
+            .chain(derived.iter().map(|d| d.seq))
+            .max();
         if let Some(head) = head {
             self.head.send_if_modified(|h| {
                 let changed = head > *h;
@@ -150,10 +156,15 @@ impl Writer {
                         .inc();
                     let _ = reply.send(Ok(()));
                 }
-                WriteOp::SetCursor { reply, .. } => {
+                WriteOp::SetCursor { reply, .. } | WriteOp::SetSourceCursor { reply, .. } => {
                     let _ = reply.send(Ok(()));
                 }
             }
+        }
+        // Events the transaction made itself (capacity alarms); their seqs follow the batch's.
+        for d in derived {
+            self.metrics.events_stored.get_or_create(&self.metrics.event_labels(&d.event.source, d.event.kind)).inc();
+            self.bus.publish(Arc::new(d));
         }
     }
 }
@@ -172,8 +183,13 @@ fn micros(t: jiff::Timestamp) -> i64 {
 }
 
 /// Write every op of the batch in one transaction. Returns the append outcomes of all
-/// `Append` ops, flattened in order.
-async fn write_batch(conn: &mut SqliteConnection, batch: &[WriteOp]) -> Result<Vec<Appended>, StoreError> {
+/// `Append` ops, flattened in order, and the events the transaction derived from them
+/// (occupancy capacity alarms), already stored.
+async fn write_batch(
+    conn: &mut SqliteConnection,
+    batch: &[WriteOp],
+    occupancy: Option<&Occupancy>,
+) -> Result<(Vec<Appended>, Vec<StoredEvent>), StoreError> {
     let mut tx = conn.begin().await.map_err(StoreError::from_sqlx)?;
     let all: Vec<&PreparedEvent> = batch
         .iter()
@@ -236,6 +252,23 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &[WriteOp]) -> Result<V
             inserted.insert(row.get::<String, _>(1), row.get::<i64, _>(0) as u64);
         }
     }
+    let mut derived = Vec::new();
+    if let Some(occ) = occupancy
+        && !inserted.is_empty()
+    {
+        // Only events whose key was new are counted, in the order they were stored.
+        let mut fresh: Vec<(u64, &camgate_core::Event)> =
+            unique.iter().filter_map(|p| inserted.get(p.event.key.as_str()).map(|seq| (*seq, &p.event))).collect();
+        fresh.sort_unstable_by_key(|(seq, _)| *seq);
+        let now = jiff::Timestamp::now();
+        for event in occupancy::apply(occ, &mut tx, &fresh, now).await.map_err(StoreError::from_sqlx)? {
+            let json = serde_json::to_string(&event)
+                .map_err(|e| StoreError::Database(format!("event {} cannot be written as JSON: {e}", event.key)))?;
+            if let Some(seq) = insert_one(&mut tx, &event, &json).await? {
+                derived.push(StoredEvent { seq, event, json: json.into() });
+            }
+        }
+    }
     for op in batch {
         match op {
             WriteOp::DeadLetter { letter, .. } => {
@@ -260,18 +293,56 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &[WriteOp]) -> Result<V
                 .await
                 .map_err(StoreError::from_sqlx)?;
             }
+            WriteOp::SetSourceCursor { source, key, value, .. } => {
+                sqlx::query(
+                    "INSERT INTO source_cursors (source, key, value, updated_at_us) VALUES (?, ?, ?, ?) \
+                     ON CONFLICT (source, key) DO UPDATE SET value = excluded.value, updated_at_us = excluded.updated_at_us",
+                )
+                .bind(source.as_str())
+                .bind(key.as_str())
+                .bind(value.as_str())
+                .bind(micros(jiff::Timestamp::now()))
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+            }
             WriteOp::Append { .. } => {}
         }
     }
     tx.commit().await.map_err(StoreError::from_sqlx)?;
-    Ok(all
+    let outcomes = all
         .iter()
         .enumerate()
         .map(|(i, p)| match inserted.get(p.event.key.as_str()) {
             Some(seq) if first_of[p.event.key.as_str()] == i => Appended::New(*seq),
             _ => Appended::Duplicate,
         })
-        .collect())
+        .collect();
+    Ok((outcomes, derived))
+}
+
+/// Insert one event unless its key is stored; its seq when it was inserted.
+async fn insert_one(
+    conn: &mut SqliteConnection,
+    e: &camgate_core::Event,
+    json: &str,
+) -> Result<Option<u64>, StoreError> {
+    let seq: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO events (key, id, source, vendor, kind, occurred_at_us, received_at_us, body) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING seq",
+    )
+    .bind(e.key.as_str())
+    .bind(e.id.to_string())
+    .bind(e.source.as_str())
+    .bind(vendor_str(e.vendor))
+    .bind(e.kind.as_str())
+    .bind(e.occurred_at.map(micros))
+    .bind(micros(e.received_at))
+    .bind(json)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(StoreError::from_sqlx)?;
+    Ok(seq.map(|s| s as u64))
 }
 
 fn vendor_str(v: camgate_core::Vendor) -> &'static str {

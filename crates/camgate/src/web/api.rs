@@ -1,4 +1,5 @@
-//! `GET /healthz`, `/api/events`, `/api/events/stream`, `/api/sources`, `/api/sinks`, `/metrics`.
+//! `GET /healthz`, `/api/events`, `/api/events/stream`, `/api/sources`, `/api/sinks`, `/api/zones`,
+//! `/metrics`.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -45,6 +46,7 @@ pub fn router(state: ApiState) -> axum::Router {
         .route("/api/events/stream", get(stream))
         .route("/api/sources", get(sources))
         .route("/api/sinks", get(sinks))
+        .route("/api/zones", get(zones))
         .route("/metrics", get(metrics))
         .with_state(state)
 }
@@ -226,7 +228,46 @@ async fn sinks(State(s): State<ApiState>) -> Json<serde_json::Value> {
     Json(json!({ "sinks": list, "head_seq": s.store.head() }))
 }
 
+#[derive(Debug, Deserialize)]
+pub struct ZonesQuery {
+    #[serde(default)]
+    period: Option<String>,
+    #[serde(default)]
+    zone: Option<String>,
+}
+
+/// Each zone's counts in its current period, or in `?period=`; `?zone=` picks one zone.
+async fn zones(
+    State(s): State<ApiState>,
+    q: Result<Query<ZonesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => return bad_request(format!("{}; expected period=NAME&zone=NAME", e.body_text())),
+    };
+    let period = q.period.as_deref().map(str::trim).filter(|p| !p.is_empty());
+    let zone = q.zone.as_deref().filter(|z| !z.is_empty());
+    if let Some(name) = zone
+        && s.store.occupancy().is_none_or(|o| o.zone(name).is_none())
+    {
+        return (StatusCode::NOT_FOUND, Json(json!({ "error": format!("no zone named {name:?} is configured") })))
+            .into_response();
+    }
+    match s.store.zones(period, zone, jiff::Timestamp::now()).await {
+        Ok(list) => Json(json!({ "zones": list })).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "reading zone counts for the API");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": e.to_string() }))).into_response()
+        }
+    }
+}
+
 async fn metrics(State(s): State<ApiState>) -> Response {
+    if s.store.occupancy().is_some()
+        && let Err(e) = crate::occupancy::refresh_metrics(&s.store, &s.metrics).await
+    {
+        tracing::warn!(error = %e, "reading zone counts for /metrics; the zone gauges may be stale");
+    }
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], s.metrics.render())
         .into_response()
 }

@@ -94,10 +94,12 @@ impl Daemon {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) if line.contains("running") && line.contains("webhook=") => {
+                    // A listener that is off (`webhook=off` in the environment-variable
+                    // mode) reads as 0.0.0.0:0.
                     let field = |name: &str| -> SocketAddr {
                         let start = line.find(&format!("{name}=")).unwrap() + name.len() + 1;
-                        let rest = &line[start..];
-                        rest.split_whitespace().next().unwrap().trim_matches('"').parse().unwrap()
+                        let value = line[start..].split_whitespace().next().unwrap().trim_matches('"');
+                        if value == "off" { SocketAddr::from(([0, 0, 0, 0], 0)) } else { value.parse().unwrap() }
                     };
                     return Daemon { webhook: field("webhook"), http: field("http"), child, lines };
                 }
@@ -160,7 +162,15 @@ impl Drop for Daemon {
 }
 
 pub fn client() -> reqwest::Client {
+    camgate::sources::dahua::install_crypto_provider();
     reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap()
+}
+
+/// A client without a total timeout. (reqwest is built with `rustls-no-provider` for the
+/// Dahua source, so every client needs the process's crypto provider installed first.)
+pub fn plain_client() -> reqwest::Client {
+    camgate::sources::dahua::install_crypto_provider();
+    reqwest::Client::new()
 }
 
 /// Every stored event, read page by page from `/api/events`.
