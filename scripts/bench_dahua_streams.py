@@ -314,6 +314,25 @@ def api_sources(http_port):
     return len(sources), states, reconnects
 
 
+def store_counters(http_port):
+    """camgate's store writer counters from /metrics: transactions, transactions that stored
+    events, events in them, seconds spent committing."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    wanted = {
+        "camgate_writer_commit_seconds_count": "commits",
+        "camgate_writer_commit_seconds_sum": "commit_seconds",
+        "camgate_writer_batch_events_count": "event_commits",
+        "camgate_writer_batch_events_sum": "events",
+    }
+    out = dict.fromkeys(wanted.values(), 0.0)
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in wanted:
+            out[wanted[name]] = float(value)
+    return out
+
+
 def percentile(sorted_values, p):
     """Nearest-rank percentile of a sorted list."""
     if not sorted_values:
@@ -514,6 +533,7 @@ def main():
 
     # 3. The measured window: CPU times at both ends, RSS every 0.5 s.
     rss_samples = []
+    store0 = store_counters(http_port)
     events0 = reader.open_window()
     t0 = time.monotonic()
     cg0, sim0, me0, all0 = cpu_seconds(camgate.pid), cpu_seconds(sim.pid), sum(os.times()[:2]), machine_busy_seconds()
@@ -527,6 +547,7 @@ def main():
     elapsed = time.monotonic() - t0
     _, hwm, threads = proc_status(camgate.pid)
     registered, states, reconnects = api_sources(http_port)
+    store1 = store_counters(http_port)
 
     # 4. Stop both.
     cg_exit = stop(camgate, signal.SIGTERM, 30)
@@ -549,6 +570,11 @@ def main():
 
     cg_cpu, sim_cpu_pct, my_cpu = pct(cg0, cg1), pct(sim0, sim1), pct(me0, me1)
     others_cpu = max(0.0, pct(all0, all1) - cg_cpu - sim_cpu_pct - my_cpu)
+    store = {k: store1[k] - store0[k] for k in store0}
+    store_row = (f"{store['commits'] / elapsed:,.0f} transactions/s ({store['event_commits'] / elapsed:,.0f} with "
+                 f"events, {store['events'] / max(store['event_commits'], 1):,.1f} events each; the rest sink "
+                 f"cursors), {1000 * store['commit_seconds'] / max(store['commits'], 1):,.2f} ms per commit, "
+                 f"committing {100 * store['commit_seconds'] / elapsed:.0f} % of the time")
     p50, p99 = percentile(total, 50), percentile(total, 99)
     pmax = total[-1] if total else float("nan")
 
@@ -570,6 +596,7 @@ def main():
         ("  `received_at` -> jsonl line", three(deliver), ""),
         ("  worst p99 of one second", f"{fmt_ms(worst_second)} ms", ""),
         ("camgate CPU", f"{cg_cpu:.1f} % (100 % = one core)", ""),
+        ("camgate store writer", store_row, ""),
         ("camgate VmRSS baseline / mean / max in window", f"{base_rss / 1024:,.1f} / {rss_mean / 1024:,.1f} / "
                                                           f"{rss_max / 1024:,.1f} MiB", ""),
         ("camgate VmHWM (peak, whole run)", f"{hwm / 1024:,.1f} MiB ({threads} threads)", ""),

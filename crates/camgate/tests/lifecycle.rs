@@ -131,6 +131,22 @@ fn the_demo_runs_simulated_devices_end_to_end() {
     let kinds: HashSet<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert!(kinds.len() >= 3, "a mix of events: {kinds:?}");
     assert!(err.contains("0 failed"), "{err}");
+    // The stadium zones count the simulated Avigilon site's detections, in the order they
+    // happened: "zones: Parqueadero Norte 2 (5 in, 3 out); Campinsito ...".
+    let line = err.lines().find_map(|l| l.split_once(" zones: ")).map(|(_, z)| z).expect(&err);
+    let zones: Vec<(&str, i64, i64, i64)> = line
+        .split("; ")
+        .map(|z| {
+            let (name, rest) = z.split_once(" (").unwrap();
+            let (name, count) = name.rsplit_once(' ').unwrap();
+            let nums: Vec<i64> = rest.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect();
+            (name, count.parse().unwrap(), nums[0], nums[1])
+        })
+        .collect();
+    let names: Vec<&str> = zones.iter().map(|z| z.0).collect();
+    assert_eq!(names, ["Parqueadero Norte", "Campinsito", "Zona Sur"], "{line}");
+    assert!(zones.iter().map(|z| z.2).sum::<i64>() > 0, "the zones counted: {line}");
+    assert!(zones.iter().all(|&(_, count, entries, exits)| count == entries - exits), "{line}");
 }
 
 #[test]

@@ -112,8 +112,9 @@ pub fn demo(args: DemoArgs) -> ExitCode {
         nvr_cam.heartbeat = Dur::secs(2);
         nvr_cam.channels = ["entrance", "corridor", "loading-bay", "roof"].map(String::from).to_vec();
         config.camera.push(CameraConfig::Dahua(nvr_cam));
-        // A simulated Avigilon ACC Web Endpoint with a live occupancy-counting scenario (two
-        // zones, four cameras on two servers), which camgate polls like a real site.
+        // A simulated Avigilon ACC Web Endpoint with a live occupancy-counting scenario (the
+        // legacy monitor's three parking zones, six cameras on two servers), which camgate
+        // polls like a real site, and the zones of docs/examples/stadium.toml counting it.
         let acc = match demo_acc(&password).await {
             Ok(a) => a,
             Err(e) => {
@@ -121,8 +122,12 @@ pub fn demo(args: DemoArgs) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        match avigilon_source(&acc, &password) {
-            Ok(site) => config.avigilon.push(site),
+        match avigilon_site(&acc, &password) {
+            Ok(site) => {
+                config.avigilon.extend(site.avigilon);
+                config.occupancy = site.occupancy;
+                config.zone = site.zone;
+            }
             Err(e) => {
                 tracing::error!("cannot configure the simulated Avigilon site: {e}");
                 return ExitCode::from(1);
@@ -142,7 +147,7 @@ pub fn demo(args: DemoArgs) -> ExitCode {
         let http = gw.http_addr().expect("the demo enables the HTTP API");
         tracing::info!(
             "demo running: simulated devices post to http://{webhook}/api/ingest; API on http://{http} \
-             (try /api/events, /api/events/stream, /api/sources, /metrics); data in {}; Ctrl-C stops",
+             (try /api/events, /api/events/stream, /api/sources, /api/zones, /metrics); data in {}; Ctrl-C stops",
             args.data_dir.display()
         );
         let stop = CancellationToken::new();
@@ -161,10 +166,12 @@ pub fn demo(args: DemoArgs) -> ExitCode {
         tracing::info!(
             "simulated devices: a script posting JSON, a Viewtron LPR camera from {camera_ip}, a \
              Viewtron NVR from {nvr_ip}, a Dahua NVR at http://{} that camgate attaches to, and an \
-             Avigilon ACC Web Endpoint at {} that camgate polls every 2 s ({} counting events over 10 minutes)",
+             Avigilon ACC Web Endpoint at {} that camgate polls every 2 s ({} analytic events over 10 minutes \
+             for the zones {})",
             dahua.local_addr(),
             acc.base_url(),
             acc.truth().stops,
+            acc.truth().zones.iter().map(|z| format!("{:?}", z.zone)).collect::<Vec<_>>().join(", "),
         );
         match args.duration {
             Some(d) => tokio::select! {
@@ -188,6 +195,16 @@ pub fn demo(args: DemoArgs) -> ExitCode {
         }
         let dahua_stats = dahua.stats();
         let head = gw.store().head();
+        match gw.store().zones(None, None, jiff::Timestamp::now()).await {
+            Ok(zones) => {
+                let counts: Vec<String> = zones
+                    .iter()
+                    .map(|z| format!("{} {} ({} in, {} out)", z.zone, z.count, z.entries, z.exits))
+                    .collect();
+                tracing::info!("zones: {}", counts.join("; "));
+            }
+            Err(e) => tracing::warn!("cannot read the zone counts: {e}"),
+        }
         gw.shutdown().await;
         dahua.shutdown().await;
         let acc_stats = acc.stats();
@@ -210,22 +227,33 @@ pub fn demo(args: DemoArgs) -> ExitCode {
     code
 }
 
-/// The demo's ACC emulator: 600 entries and 540 exits over ten minutes from now, on two
-/// zones, four cameras and two servers, over plain HTTP on loopback.
+/// The demo's ACC emulator: 600 entries and 540 exits from ten seconds ago to ten minutes
+/// from now, on the legacy monitor's three parking zones (the rule names of
+/// docs/protocols/avigilon.md §6.3), six cameras and two servers, over plain HTTP on
+/// loopback.
 async fn demo_acc(password: &str) -> std::io::Result<camgate_sim::avigilon::AcsServer> {
     use camgate_sim::avigilon::{AcsServer, CountingSpec, DEFAULT_NONCE, DEFAULT_USER_KEY, Scenario};
     let spec = CountingSpec {
         entries: 600,
         exits: 540,
-        span_ms: 600_000,
+        zones: 3,
+        cameras: 6,
+        // Ten seconds are already there when camgate first polls: the zones count at once.
+        start_offset_ms: -10_000,
+        span_ms: 610_000,
         seed: rand::random(),
         late_fraction: 0.05,
         late_delay_ms: 5_000,
         duplicate_fraction: 0.02,
         duplicate_shift_ms: 3_000,
+        subclass: "VEHICLE_CAR".into(),
+        // Presence rules ("Presencia Puerta N": rows of the legacy eventos_Analisis table)
+        // and a vehicle counting rule no zone counts.
+        noise: 120,
         ..CountingSpec::default()
     };
-    let scenario = Scenario::counting(&spec).map_err(std::io::Error::other)?;
+    let mut scenario = Scenario::counting(&spec).map_err(std::io::Error::other)?;
+    legacy_rule_names(&mut scenario);
     AcsServer::builder()
         .credentials("camgate-demo", password)
         .nonce_key(DEFAULT_NONCE, DEFAULT_USER_KEY)
@@ -234,19 +262,64 @@ async fn demo_acc(password: &str) -> std::io::Result<camgate_sim::avigilon::AcsS
         .await
 }
 
-/// The `[[avigilon]]` entry for the demo's emulator (written as TOML, so it is checked like
-/// a user's).
-fn avigilon_source(
-    acc: &camgate_sim::avigilon::AcsServer,
-    password: &str,
-) -> Result<camgate_core::config::AvigilonConfig, String> {
-    use camgate_sim::avigilon::{DEFAULT_NONCE, DEFAULT_USER_KEY};
-    let text = format!(
+/// The simulator's zones and rule names → the legacy site's (docs/protocols/avigilon.md
+/// §6.3), which the stadium zones match: (simulator zone, zone, entry rule, exit rule).
+const LEGACY_ZONES: [(&str, &str, &str, &str); 3] = [
+    ("PARQUEADERO NORTE", "Parqueadero Norte", "AFORO ENTRADA PARQUEADERO NORTE", "AFORO SALIDA PARQUEADERO NORTE"),
+    ("CAMPINSITO", "Campinsito", "ENTRADA VEHICULAR CAMPINSITO", "SALIDA VEHICULAR CAMPINSITO"),
+    ("PARQUEADERO SUR", "Zona Sur", "INGRESO PARQUEADERO SUR", "SALIDA PARQUEADERO SUR"),
+];
+
+/// Rename the counting scenario's rules and zones to the legacy site's. Names that already
+/// have the legacy words keep the simulator's mixed case and spacing; the others get extra
+/// spaces (zone matchers ignore both).
+fn legacy_rule_names(scenario: &mut camgate_sim::avigilon::Scenario) {
+    use camgate_sim::avigilon::OBJECT_COUNTING_ENTER;
+    for rule in &mut scenario.rules {
+        let Some(zone) = &rule.zone else { continue };
+        let Some((_, name, entry, exit)) = LEGACY_ZONES.iter().find(|z| z.0 == zone) else { continue };
+        let legacy = if rule.activity == OBJECT_COUNTING_ENTER { entry } else { exit };
+        if camgate_sim::avigilon::normalize_name(&rule.name) != *legacy {
+            rule.name = format!(" {legacy}  ");
+        }
+        rule.zone = Some((*name).to_owned());
+    }
+}
+
+/// What the demo adds to its configuration for the emulator: the `[[avigilon]]` site and the
+/// three zones of docs/examples/stadium.toml (with `reset = "never"`: the demo has no
+/// `[schedule]`), with the legacy tables.
+struct AvigilonSite {
+    avigilon: Vec<camgate_core::config::AvigilonConfig>,
+    occupancy: camgate_core::config::OccupancyConfig,
+    zone: Vec<camgate_core::config::ZoneConfig>,
+}
+
+/// The demo's site and zones (written as TOML, so they are checked like a user's).
+fn avigilon_site(acc: &camgate_sim::avigilon::AcsServer, password: &str) -> Result<AvigilonSite, String> {
+    use camgate_sim::avigilon::{DEFAULT_NONCE, DEFAULT_USER_KEY, TOPIC_STOP as STOP};
+    let mut text = format!(
         "[[avigilon]]\nname = \"acc-demo\"\nurl = \"{}\"\nusername = \"camgate-demo\"\npassword = \"{password}\"\n\
          user_nonce = \"{DEFAULT_NONCE}\"\nuser_key = \"{DEFAULT_USER_KEY}\"\ndiscover_cameras = true\n\
-         poll_interval = \"2s\"\nlookback = \"10s\"\n",
+         poll_interval = \"2s\"\nlookback = \"10s\"\n\n\
+         [occupancy]\nlegacy_tables = true\nlegacy_events = [\n\
+         {{ name = {{ contains = \"PUERTA\" }}, code = {{ equals = \"{STOP}\" }} }},\n\
+         {{ name = {{ contains = \"AFORO ENTRADA SENCIA\" }}, code = {{ equals = \"{STOP}\" }} }},\n\
+         {{ name = {{ equals = \"INGRESO PERSONAS ENTRADA MARATON\" }}, code = {{ equals = \"{STOP}\" }} }},\n]\n",
         acc.origin()
     );
-    let mut c = Config::from_toml(&text, "<demo>").map_err(|e| e.to_string())?;
-    Ok(c.avigilon.remove(0))
+    let tables = ["Aforo_parqueadero", "Aforo_parqueadero_campinsito", "Aforo_parqueadero_SUR"];
+    for ((_, name, entry, exit), table) in LEGACY_ZONES.iter().zip(tables) {
+        // As the legacy monitor, a substring of the name (case and spaces aside); only STOP
+        // events count.
+        let matcher =
+            |rule: &str| format!("[{{ name = {{ contains = \"{rule}\" }}, code = {{ equals = \"{STOP}\" }} }}]");
+        text.push_str(&format!(
+            "\n[[zone]]\nname = \"{name}\"\nreset = \"never\"\nenter = {}\nexit = {}\nlegacy_table = \"{table}\"\n",
+            matcher(entry),
+            matcher(exit)
+        ));
+    }
+    let c = Config::from_toml(&text, "<demo>").map_err(|e| e.to_string())?;
+    Ok(AvigilonSite { avigilon: c.avigilon, occupancy: c.occupancy, zone: c.zone })
 }

@@ -124,6 +124,9 @@ pub struct StoreOptions {
     pub max_size: Option<u64>,
     /// The zones counted in the write transaction (`None`: no zones, nothing to do).
     pub occupancy: Option<Arc<Occupancy>>,
+    /// The scheduled windows: every event appended inside one gets its name as `schedule`
+    /// (`None`: no `[schedule]`).
+    pub schedule: Option<Arc<camgate_core::schedule::Schedule>>,
 }
 
 impl StoreOptions {
@@ -137,6 +140,9 @@ impl StoreOptions {
             synchronous: c.store.synchronous,
             max_size: c.store.max_size.map(|s| s.get()),
             occupancy: Occupancy::from_config(c),
+            // The configuration was validated with the same schedule; an error here means
+            // the legacy file changed since, which the start-up of the sources reports.
+            schedule: c.schedule().ok().filter(|s| !s.is_empty()).map(Arc::new),
         }
     }
 
@@ -152,6 +158,7 @@ impl StoreOptions {
             synchronous: Synchronous::Normal,
             max_size: None,
             occupancy: None,
+            schedule: None,
         }
     }
 }
@@ -184,6 +191,7 @@ struct Inner {
     head: watch::Receiver<u64>,
     images: ImageStore,
     occupancy: Option<Arc<Occupancy>>,
+    schedule: Option<Arc<camgate_core::schedule::Schedule>>,
 }
 
 /// A handle to the store; cheap to clone.
@@ -315,6 +323,7 @@ impl Store {
                 head: head_rx,
                 images: ImageStore::new(&o.data_dir),
                 occupancy: o.occupancy,
+                schedule: o.schedule,
             }),
         };
         Ok((store, Writer { close, task, stop_checkpoints, checkpointer }))
@@ -330,8 +339,17 @@ impl Store {
         if events.is_empty() {
             return Ok(Vec::new());
         }
+        let schedule = self.inner.schedule.as_deref();
         let events = events
             .into_iter()
+            .map(|mut event| {
+                // Every source's events: tagged with the window they fall in (occurred_at,
+                // else received_at), before the zones count them by it.
+                if let Some(s) = schedule {
+                    crate::schedule::tag(s, &mut event);
+                }
+                event
+            })
             .map(|event| match serde_json::to_string(&event) {
                 Ok(json) => Ok(PreparedEvent { event, json }),
                 // Only a non-finite number can fail here; parsers and ingest refuse them.

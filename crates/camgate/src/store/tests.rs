@@ -267,3 +267,31 @@ async fn source_cursors_are_per_source_and_key_and_survive_a_reopen() {
     assert_eq!(store.source_cursor("other", "cam1").await.unwrap().as_deref(), Some("x"));
     writer.close().await;
 }
+
+#[tokio::test]
+async fn events_inside_a_scheduled_window_are_tagged_with_its_name() {
+    use camgate_core::schedule::{LocalWindow, Schedule};
+    use jiff::civil::{date, time};
+    let tz = jiff::tz::TimeZone::get("America/Bogota").unwrap();
+    // 20:00 to 01:00 local: crosses midnight.
+    let window =
+        LocalWindow { date: date(2026, 5, 17), name: "Final".into(), start: time(20, 0, 0, 0), end: time(1, 0, 0, 0) };
+    let schedule = Schedule::new([&window], &tz).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = StoreOptions::in_dir(dir.path());
+    options.schedule = Some(Arc::new(schedule));
+    let (store, writer) = Store::open(options, Arc::new(Metrics::new()), Bus::default()).await.unwrap();
+    let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+    let mut inside = event("inside");
+    inside.occurred_at = Some(at("2026-05-18T05:30:00Z")); // 00:30 local, the next day
+    let mut outside = event("outside");
+    outside.occurred_at = Some(at("2026-05-18T06:30:00Z")); // 01:30 local
+    let mut own = event("own");
+    own.occurred_at = Some(at("2026-05-18T02:00:00Z"));
+    own.schedule = Some("sent by the client".into());
+    store.append_many(vec![inside, outside, own]).await.unwrap();
+    let all = store.read_after(0, 10, &EventFilter::default()).await.unwrap();
+    let tags: Vec<Option<&str>> = all.iter().map(|e| e.event.schedule.as_deref()).collect();
+    assert_eq!(tags, [Some("Final"), None, Some("sent by the client")]);
+    writer.close().await;
+}

@@ -11,10 +11,11 @@
 //!    with a back-off from 1 s to 5 min; a refused login is `auth_failed`.
 //! 2. **Poll** ([`poll`]): a cycle every `poll_interval` on a fixed cadence (the next cycle
 //!    is due one interval after the last was due, never two at once; a cycle that overruns
-//!    delays the next, it does not pile up), each camera's window fetched, stored in one
-//!    write and its cursor advanced, at most `concurrency` cameras at a time. A cycle in
-//!    which every camera failed backs off like a failed connect; a partial failure is
-//!    retried at the next cycle (the failed cameras' cursors did not move).
+//!    delays the next, it does not pile up), each camera's window fetched (at most
+//!    `concurrency` cameras at a time), the cycle's events stored in one write in time
+//!    order, then the cursors of the cameras fetched advanced. A cycle in which every
+//!    camera failed backs off like a failed connect; a partial failure is retried at the
+//!    next cycle (the failed cameras' cursors did not move).
 //! 3. **Stop**: the cycle in flight is cut short (its cursors do not move), the session
 //!    is logged out.
 //!

@@ -1,5 +1,5 @@
-//! One poll cycle: every camera's window fetched, stored, and its cursor advanced
-//! (avigilon.md §2, legacy bugs 3-6 of §6.4).
+//! One poll cycle: every camera's window fetched, the cycle's events stored in one write in
+//! time order, and the cursors advanced (avigilon.md §2, legacy bugs 3-6 of §6.4).
 //!
 //! # A camera's window
 //!
@@ -29,11 +29,21 @@
 //!
 //! Every event's key is `avigilon:<originatingServerId>:<thisId>`; the store keeps one
 //! event per key, so an event fetched twice (window overlap, a page that repeats the last
-//! event, a duplicate delivery, a cycle repeated after a crash) is stored once. A window's
-//! events go to the store in one `append_many`; only after it returned (committed) is the
-//! cursor written, through the same writer. Any error (a failed request, a store that
-//! refused the write) leaves the cursor where it was: the whole window is fetched again in
-//! the next cycle, and what was already stored comes back as duplicates.
+//! event, a duplicate delivery, a cycle repeated after a crash) is stored once. The windows
+//! fetched in a cycle go to the store in one `append_many`; only after it returned
+//! (committed) are their cameras' cursors written, through the same writer. Any error (a
+//! failed request, a store that refused the write) leaves the cursor where it was: the whole
+//! window is fetched again in the next cycle, and what was already stored comes back as
+//! duplicates.
+//!
+//! # Order
+//!
+//! Zones count in the order events are stored, and a zone's `max(0, ...)` clamp makes that
+//! order matter: an exit stored before the entry it follows is lost at 0. So the cycle's
+//! events are stored in time order (`occurred_at`, each camera's own order kept for equal
+//! times), not camera by camera: a zone's entries seen by one camera and its exits seen by
+//! another come in the order they happened. (A window fetched a cycle late, after an error,
+//! still comes after what the other cameras stored meanwhile.)
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -81,6 +91,15 @@ pub struct CameraStats {
     pub new: u64,
     pub duplicates: u64,
     pub dead_letters: u64,
+}
+
+/// A camera's window, fetched and not stored yet.
+struct Window {
+    events: Vec<Event>,
+    /// Where the camera's cursor goes once the events are stored (`None`: nothing was
+    /// fetched, it stays).
+    reached: Option<Timestamp>,
+    stats: CameraStats,
 }
 
 /// Why a camera's window was not completed (its cursor stays).
@@ -177,46 +196,99 @@ impl Poller {
         let floor = floor.map(|f| shift(f, offset));
         // By index: a closure over `&Camera` is not general enough for a spawned future.
         let mut results = futures::stream::iter(0..self.cameras.len())
-            .map(|i| async move {
-                let cam = &self.cameras[i];
-                (cam, self.poll_camera(cam, end, floor, stop).await)
-            })
+            .map(|i| async move { (i, self.fetch_window(&self.cameras[i], end, floor, stop).await) })
             .buffer_unordered(self.cfg.concurrency.max(1));
         let mut report = CycleReport { cameras: self.cameras.len(), ..CycleReport::default() };
-        while let Some((cam, result)) = results.next().await {
+        let mut fetched: Vec<(usize, Window)> = Vec::new();
+        while let Some((i, result)) = results.next().await {
             match result {
-                Ok(s) => {
-                    let t = &mut report.stats;
-                    t.pages += s.pages;
-                    t.fetched += s.fetched;
-                    t.new += s.new;
-                    t.duplicates += s.duplicates;
-                    t.dead_letters += s.dead_letters;
-                }
-                Err(WindowError::Stopped) => report.failed += 1,
-                Err(e) => {
-                    report.failed += 1;
-                    if matches!(&e, WindowError::Call(c) if c.is_auth()) {
-                        report.auth_failed = true;
-                    }
-                    tracing::debug!(site = %self.cfg.name, camera = %cam.id, error = %e, "window not completed; the cursor stays and the window is fetched again next cycle");
-                    if report.error.is_none() {
-                        report.error = Some(e);
-                    }
-                }
+                Ok(w) => fetched.push((i, w)),
+                Err(e) => self.failed(&mut report, &self.cameras[i], e),
+            }
+        }
+        drop(results);
+        if let Err(e) = self.commit(&mut fetched, &mut report, stop).await {
+            for (i, _) in &fetched {
+                self.failed(&mut report, &self.cameras[*i], WindowError::Store(e.clone()));
             }
         }
         report
     }
 
-    /// Fetch, store and commit one camera's window `[cursor − lookback, end)` (server clock).
-    async fn poll_camera(
+    fn failed(&self, report: &mut CycleReport, cam: &Camera, e: WindowError) {
+        report.failed += 1;
+        if matches!(e, WindowError::Stopped) {
+            return;
+        }
+        if matches!(&e, WindowError::Call(c) if c.is_auth()) {
+            report.auth_failed = true;
+        }
+        tracing::debug!(site = %self.cfg.name, camera = %cam.id, error = %e, "window not completed; the cursor stays and the window is fetched again next cycle");
+        if report.error.is_none() {
+            report.error = Some(e);
+        }
+    }
+
+    /// Store the fetched windows' events in one write, in time order, then move their
+    /// cameras' cursors.
+    async fn commit(
+        &self,
+        fetched: &mut [(usize, Window)],
+        report: &mut CycleReport,
+        stop: &CancellationToken,
+    ) -> Result<(), StoreError> {
+        let mut events: Vec<(usize, Event)> = Vec::new();
+        for (slot, (_, w)) in fetched.iter_mut().enumerate() {
+            events.extend(w.events.drain(..).map(|e| (slot, e)));
+        }
+        // Stable: a camera's events keep the server's order among equal times.
+        events.sort_by_key(|(_, e)| e.occurred_at.unwrap_or(e.received_at));
+        let (slots, events): (Vec<usize>, Vec<Event>) = events.into_iter().unzip();
+        let outcomes = self.store_events(events, stop).await?;
+        for (slot, o) in slots.into_iter().zip(&outcomes) {
+            let new = matches!(o, Appended::New(_));
+            self.health.event(new);
+            let stats = &mut fetched[slot].1.stats;
+            if new {
+                stats.new += 1;
+            } else {
+                stats.duplicates += 1;
+            }
+        }
+        // The events are committed: now the cursors may move.
+        let moved: Vec<(&Camera, Timestamp)> =
+            fetched.iter().filter_map(|(i, w)| Some((&self.cameras[*i], w.reached?))).collect();
+        // Sent together, so the writer can commit them in one transaction.
+        futures::future::join_all(moved.iter().map(|(cam, t)| async move {
+            if let Err(e) = self.store.set_source_cursor(&self.cfg.name, &cam.id, &t.to_string()).await {
+                // Not fatal: the window is fetched again after a restart (duplicates).
+                tracing::warn!(site = %self.cfg.name, camera = %cam.id, error = %e, "could not record the poll cursor");
+            }
+        }))
+        .await;
+        let mut cursors = self.lock();
+        for (i, w) in fetched.iter() {
+            if let Some(t) = w.reached {
+                cursors.insert(self.cameras[*i].id.clone(), t);
+            }
+            let (t, s) = (&mut report.stats, &w.stats);
+            t.pages += s.pages;
+            t.fetched += s.fetched;
+            t.new += s.new;
+            t.duplicates += s.duplicates;
+            t.dead_letters += s.dead_letters;
+        }
+        Ok(())
+    }
+
+    /// Fetch one camera's window `[cursor − lookback, end)` (server clock).
+    async fn fetch_window(
         &self,
         cam: &Camera,
         end: Timestamp,
         floor: Option<Timestamp>,
         stop: &CancellationToken,
-    ) -> Result<CameraStats, WindowError> {
+    ) -> Result<Window, WindowError> {
         let lookback = SignedDuration::try_from(self.cfg.lookback.get()).unwrap_or(SignedDuration::ZERO);
         let interval = SignedDuration::try_from(self.cfg.poll_interval.get()).unwrap_or(SignedDuration::ZERO);
         let cursor = self.lock().get(&cam.id).copied();
@@ -227,10 +299,11 @@ impl Poller {
         if let Some(f) = floor {
             from = from.max(f);
         }
-        if from >= end {
-            return Ok(CameraStats::default());
-        }
         let mut stats = CameraStats::default();
+        if from >= end {
+            // Nothing to fetch; the cursor stays where it is.
+            return Ok(Window { events: Vec::new(), reached: None, stats });
+        }
         let mut raw = Vec::new();
         // Where the window really ends: `end`, or the last event's time when the page cap cut it.
         let mut reached = end;
@@ -280,23 +353,7 @@ impl Poller {
                 }
             }
         }
-        let outcomes = self.store_events(events, stop).await?;
-        for o in &outcomes {
-            let new = matches!(o, Appended::New(_));
-            self.health.event(new);
-            if new {
-                stats.new += 1;
-            } else {
-                stats.duplicates += 1;
-            }
-        }
-        // The events of the window are committed: now the cursor may move.
-        if let Err(e) = self.store.set_source_cursor(&self.cfg.name, &cam.id, &reached.to_string()).await {
-            // Not fatal: the window is fetched again after a restart (duplicates).
-            tracing::warn!(site = %self.cfg.name, camera = %cam.id, error = %e, "could not record the poll cursor");
-        }
-        self.lock().insert(cam.id.clone(), reached);
-        Ok(stats)
+        Ok(Window { events, reached: Some(reached), stats })
     }
 
     /// The camgate event for a normalised Avigilon event.
@@ -340,8 +397,8 @@ impl Poller {
         event
     }
 
-    /// Store a window's events in one write, retrying while the store cannot take them.
-    async fn store_events(&self, events: Vec<Event>, stop: &CancellationToken) -> Result<Vec<Appended>, WindowError> {
+    /// Store a cycle's events in one write, retrying while the store cannot take them.
+    async fn store_events(&self, events: Vec<Event>, stop: &CancellationToken) -> Result<Vec<Appended>, StoreError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -349,15 +406,15 @@ impl Poller {
         loop {
             match self.store.append_many(events.clone()).await {
                 Ok(outcomes) => return Ok(outcomes),
-                Err(StoreError::Closed) => return Err(WindowError::Store(StoreError::Closed)),
+                Err(StoreError::Closed) => return Err(StoreError::Closed),
                 Err(e) => {
                     if !warned {
-                        tracing::error!(site = %self.cfg.name, error = %e, pending = events.len(), "events could not be stored; retrying every second (the cursor stays)");
+                        tracing::error!(site = %self.cfg.name, error = %e, pending = events.len(), "events could not be stored; retrying every second (the cursors stay)");
                         warned = true;
                     }
                     tokio::select! {
                         () = tokio::time::sleep(STORE_RETRY) => {}
-                        () = stop.cancelled() => return Err(WindowError::Store(e)),
+                        () = stop.cancelled() => return Err(e),
                     }
                 }
             }
