@@ -18,10 +18,13 @@ What runs (python3 standard library only; camgate built with
   cam00002, ...) all pointing at the simulator, `heartbeat = --heartbeat`, `[webhook]`
   disabled, the REST API on a free loopback port (for /api/sources), a `jsonl` sink with
   `path = "-"` (camgate's stdout, piped to this driver) and the SQLite store in a temporary
-  directory. Its log (level warn) goes to WORKDIR/camgate.stderr.
+  directory (under --data-dir, default the system's temporary directory). Its log (level
+  warn) goes to WORKDIR/camgate.stderr.
 
 The steps, every wait bounded:
 
+0. For reference, camgate with the same configuration but no camera runs for 1 s: its RSS
+   gives the "all in" cost per stream (configuration, task and connection).
 1. camgate starts first, while nothing listens on the simulator's port: its N sources
    register, try once, fail (connection refused) and back off. Its RSS then is the baseline
    (the process with N configured cameras, no stream).
@@ -32,11 +35,16 @@ The steps, every wait bounded:
    --seconds: events/s (jsonl lines that carry `SimSentMs`), latency = the driver's clock
    when the chunk holding the line was read from the pipe - `SimSentMs` (same machine, same
    clock; `SimSentMs` is whole milliseconds, so latencies read up to 1 ms high), p50/p99/max
-   over the events that arrived in the window; camgate's and the simulator's CPU (utime +
-   stime deltas from /proc/PID/stat, 100 % = one core); camgate's VmRSS sampled every 0.5 s
+   over the events that arrived in the window, split at the event's `received_at` (camgate's
+   clock when it read the chunk: device -> camgate, then store + sink -> jsonl line), and the
+   worst p99 of any single second; camgate's and the simulator's CPU (utime + stime deltas
+   from /proc/PID/stat, 100 % = one core); camgate's store writer (transactions, events per
+   transaction, time spent committing, from /metrics); camgate's VmRSS sampled every 0.5 s
    and its VmHWM from /proc/PID/status. RSS per stream = (mean VmRSS in the window -
    baseline) / N. `device` events (connected, disconnected, stalled) are never counted as
-   events; disconnects during the window are reported.
+   events; disconnects during the window are reported. What else ran: the CPU of other
+   processes (the machine's busy time minus camgate, simulator and driver) and the bytes
+   written to disk by camgate and by the whole machine: both move the latency a lot.
 4. camgate gets SIGTERM, the simulator SIGINT; both are killed if they do not exit in time,
    and on any exit of this driver (try/finally, SIGTERM/SIGINT/SIGHUP handlers).
 
@@ -46,6 +54,11 @@ Prints a table and writes it as markdown to --out (default <target>/bench/dahua_
 shown, never asserted; the goal column is informational.
 
 --quick: 500 streams, 5 s measured, 2 s warm-up, unless --streams/--seconds are given.
+
+Latency depends mostly on the store's disk: at 5,000 events/s from 5,000 sources every
+event dirties a few random index pages, so camgate writes about 100 MB/s of WAL and
+checkpoints; on a busy or slow disk, commits stall and p99 reaches seconds. `--data-dir
+/dev/shm` takes the disk out and shows what camgate itself costs.
 """
 
 import argparse
@@ -173,8 +186,8 @@ class JsonlReader:
 
     Each chunk is timestamped when os.read returns it; every complete line in it arrived by
     then. Lines with `SimSentMs` are events: counted, and while the window is open their
-    latency (arrival - SimSentMs, ms) is kept. `device` lines are tallied by code, and the
-    sources that sent `connected` are remembered."""
+    (arrival, SimSentMs, received_at) is kept. `device` lines are tallied by code within the
+    window, and the sources that sent `connected` are remembered."""
 
     def __init__(self, pipe):
         self.fd = pipe.fileno()
@@ -185,11 +198,9 @@ class JsonlReader:
         # window was open.
         self.samples = []
         self._minutes = {}  # "YYYY-MM-DDTHH:MM" -> Unix seconds, for received_at
-        self.device_codes = {}  # device event code -> count
-        self.window_device_codes = {}  # the same, within the window
+        self.window_device_codes = {}  # device event code -> count, within the window
         self.connected = set()  # sources with a `connected` event
         self.bad_lines = 0
-        self.eof = False
         self._rest = b""
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -202,8 +213,7 @@ class JsonlReader:
                 chunk = b""
             now_ms = time.time() * 1000.0
             if not chunk:
-                self.eof = True
-                return
+                return  # camgate closed its stdout (exited)
             data = self._rest + chunk
             lines = data.split(b"\n")
             self._rest = lines.pop()  # an incomplete last line waits for the next chunk
@@ -228,7 +238,6 @@ class JsonlReader:
             self.bad_lines += 1
             return
         code = e.get("code", "?")
-        self.device_codes[code] = self.device_codes.get(code, 0) + 1
         if self.window_open:
             self.window_device_codes[code] = self.window_device_codes.get(code, 0) + 1
         if code == "connected":
@@ -381,6 +390,42 @@ def machine_busy_seconds():
     return (user + nice + system + irq + softirq + steal) / CLK_TCK
 
 
+def dirty_mib():
+    """Dirty + Writeback from /proc/meminfo, MiB: file data the kernel has yet to write."""
+    total = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith(("Dirty:", "Writeback:")):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+def disk_written_bytes():
+    """Bytes written to the machine's disks (whole devices in /proc/diskstats, no partitions,
+    loop or RAM devices)."""
+    total = 0
+    with open("/proc/diskstats") as f:
+        for line in f:
+            fields = line.split()
+            name = fields[2]
+            if name.startswith(("loop", "ram", "zram", "dm-")) or not os.path.isdir(f"/sys/block/{name}"):
+                continue  # a partition (no /sys/block entry) or a virtual device
+            total += int(fields[9]) * 512  # sectors written
+    return total
+
+
+def process_written_bytes(pid):
+    """Bytes the process caused to be written to storage (/proc/PID/io write_bytes)."""
+    try:
+        with open(f"/proc/{pid}/io") as f:
+            for line in f:
+                if line.startswith("write_bytes:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def latency_stats(samples):
     """Latencies (ms) of the window's events: end to end, device -> camgate (`received_at`),
     camgate -> jsonl line, and the worst p99 of any whole second (by arrival)."""
@@ -472,6 +517,10 @@ def main():
     log(f"machine: {machine()}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     if load[0] > 1.0:
         log("warning: the load average is above 1: other work on the machine skews the numbers (latency most)")
+    dirty = dirty_mib()
+    if dirty > 64:
+        log(f"warning: {dirty:,.0f} MiB of the page cache wait to be written to disk: store commits (and so "
+            f"latency) suffer while the kernel writes them back; `sync` first")
     log(f"{camgate_version}; {n} streams, 1 event per {args.interval:g} s each, heartbeat {args.heartbeat} s")
     log(f"pinning: {pinning}")
     store_fs = filesystem(args.data_dir or tempfile.gettempdir())
@@ -537,12 +586,14 @@ def main():
     events0 = reader.open_window()
     t0 = time.monotonic()
     cg0, sim0, me0, all0 = cpu_seconds(camgate.pid), cpu_seconds(sim.pid), sum(os.times()[:2]), machine_busy_seconds()
+    disk0, cgw0 = disk_written_bytes(), process_written_bytes(camgate.pid)
     while time.monotonic() - t0 < args.seconds:
         time.sleep(0.5)
         if camgate.poll() is not None or sim.poll() is not None:
             die(f"a process exited during the measurement (see {camgate_err}, {sim_err})")
         rss_samples.append(proc_status(camgate.pid)[0])
     cg1, sim1, me1, all1 = cpu_seconds(camgate.pid), cpu_seconds(sim.pid), sum(os.times()[:2]), machine_busy_seconds()
+    disk1, cgw1 = disk_written_bytes(), process_written_bytes(camgate.pid)
     events1, samples, window_devices = reader.close_window()
     elapsed = time.monotonic() - t0
     _, hwm, threads = proc_status(camgate.pid)
@@ -607,6 +658,8 @@ def main():
                                                    f"{empty_rss / 1024:,.1f} MiB)", ""),
         ("simulator CPU / driver CPU", f"{sim_cpu_pct:.1f} % / {my_cpu:.1f} %", ""),
         ("other processes' CPU", f"{others_cpu:.1f} % (the machine's busy time minus the three above)", ""),
+        ("disk writes: camgate / whole machine", f"{(cgw1 - cgw0) / elapsed / 1e6:,.1f} / "
+                                                 f"{(disk1 - disk0) / elapsed / 1e6:,.1f} MB/s", ""),
         ("device events in window", ", ".join(f"{k} {v}" for k, v in sorted(window_devices.items())) or "none",
          ""),
         ("reconnects (all sources, whole run)", f"{reconnects:,} (the first failed attach of each: {n:,} expected)",
