@@ -3,14 +3,11 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use camgate_core::Kind;
 
-use crate::bus::Bus;
-use crate::metrics::Metrics;
-use crate::store::{EventFilter, Store, StoreOptions};
+use crate::store::EventFilter;
 
 #[derive(Debug, clap::Args)]
 pub struct EventsArgs {
@@ -42,27 +39,15 @@ pub fn events(args: EventsArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let db = config.database_path();
-    if !db.exists() {
-        eprintln!("error: no store at {}; start camgate first or pass -c with the right [store] url", db.display());
-        return ExitCode::from(1);
-    }
-    let rt = match super::runtime() {
+    let rt = match super::store_runtime(&config) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     rt.block_on(async move {
-        let (store, writer) =
-            match Store::open(StoreOptions::from_config(&config), Arc::new(Metrics::new()), Bus::default()).await {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(1);
-                }
-            };
+        let (store, writer) = match super::open_store(&config).await {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
         let filter = EventFilter { source: args.source.clone(), kind: args.kind };
         let mut after = args.after;
         let mut out = std::io::stdout().lock();

@@ -190,6 +190,32 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("camgate").max_blocking_threads(64).build()
 }
 
+/// For commands that read an existing store (`events`, `zones`): a runtime, once the
+/// database is known to exist; otherwise the error is printed and the exit code returned.
+fn store_runtime(config: &camgate_core::config::Config) -> Result<tokio::runtime::Runtime, ExitCode> {
+    let db = config.database_path();
+    if !db.exists() {
+        eprintln!("error: no store at {}; start camgate first or pass -c with the right [store] url", db.display());
+        return Err(ExitCode::from(1));
+    }
+    runtime().map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(1)
+    })
+}
+
+/// Open the store of `config` for a command; an error is printed and becomes exit code 1.
+async fn open_store(
+    config: &camgate_core::config::Config,
+) -> Result<(crate::store::Store, crate::store::Writer), ExitCode> {
+    let options = crate::store::StoreOptions::from_config(config);
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
+    crate::store::Store::open(options, metrics, crate::bus::Bus::default()).await.map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(1)
+    })
+}
+
 /// Raise the open-file limit to the hard limit: every device connection is a descriptor.
 fn raise_fd_limit() {
     match rlimit::increase_nofile_limit(u64::MAX) {

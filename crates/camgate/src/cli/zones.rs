@@ -3,12 +3,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use crate::bus::Bus;
-use crate::metrics::Metrics;
 use crate::occupancy::ZoneStatus;
-use crate::store::{Store, StoreOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct ZonesArgs {
@@ -50,27 +46,15 @@ pub fn zones(args: ZonesArgs) -> ExitCode {
         eprintln!("error: no zone named {z:?}; the configured zones are {names:?}");
         return ExitCode::from(2);
     }
-    let db = config.database_path();
-    if !db.exists() {
-        eprintln!("error: no store at {}; start camgate first or pass -c with the right [store] url", db.display());
-        return ExitCode::from(1);
-    }
-    let rt = match super::runtime() {
+    let rt = match super::store_runtime(&config) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     rt.block_on(async move {
-        let (store, writer) =
-            match Store::open(StoreOptions::from_config(&config), Arc::new(Metrics::new()), Bus::default()).await {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(1);
-                }
-            };
+        let (store, writer) = match super::open_store(&config).await {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
         let zone = args.zone.as_deref();
         let rows = if args.history {
             store.zone_history(zone, args.limit).await
