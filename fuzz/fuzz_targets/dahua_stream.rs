@@ -7,7 +7,7 @@
 #![no_main]
 
 use camgate_core::event::bbox_is_valid;
-use camgate_protocols::dahua::{Decoder, FrameError, Limits, NormaliseOptions, Output, Part, StreamParser};
+use camgate_protocols::dahua::{Data, Decoder, FrameError, Limits, NormaliseOptions, Output, Part, StreamParser};
 use libfuzzer_sys::fuzz_target;
 
 /// Cuts `stream` into reads of 1..=64 bytes chosen by a xorshift seeded with `seed`.
@@ -66,7 +66,12 @@ fn decode(boundary: Option<&str>, limits: Limits, reads: &[&[u8]]) -> Vec<Output
     }
     for o in &out {
         if let Output::Event(e) = o {
-            assert!(!e.code.is_empty(), "empty code");
+            assert!(!e.code().is_empty(), "empty code");
+            // `data=` kept as JSON text reads as JSON; the record as JSON names its code.
+            if let Data::Json(raw) = e.record.data() {
+                assert!(serde_json::from_str::<serde_json::Value>(raw).is_ok(), "unreadable JSON kept: {raw:?}");
+            }
+            assert_eq!(e.data()["Code"].as_str(), Some(e.code()), "record JSON");
             assert!(!e.key.is_empty() && e.key.len() <= 200, "key {:?}", e.key);
             assert_eq!(e.channel.map(|c| c.get()), e.index.and_then(|i| i.checked_add(1)), "channel is not index + 1");
             assert!(e.occurred_at.is_none() || e.time_error.is_none(), "both a time and a time error");

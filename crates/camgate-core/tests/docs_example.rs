@@ -10,10 +10,18 @@ fn docs(file: &str) -> String {
 #[test]
 fn the_example_configuration_is_valid_and_documented_verbatim() {
     let example = docs("camgate.example.toml");
-    // The example expands ${FRONT_DOOR_PASSWORD} and ${GATE_LPR_PASSWORD}-style references.
-    let text = example.replace("${FRONT_DOOR_PASSWORD}", "example");
+    // The example's secrets are ${VAR} references (${FRONT_DOOR_PASSWORD}, ${ACC_PASSWORD},
+    // ...): give every one that is not commented out a value.
+    let mut text = example.clone();
+    for line in example.lines().filter(|l| !l.trim_start().starts_with('#')) {
+        for reference in line.split("${").skip(1).filter_map(|r| r.split('}').next()) {
+            text = text.replace(&format!("${{{reference}}}"), "example");
+        }
+    }
     let config = Config::from_toml(&text, "camgate.example.toml").unwrap_or_else(|e| panic!("{e}"));
     assert!(config.camera.len() >= 2, "the example shows the camera vendors");
+    assert_eq!(config.avigilon.len(), 1, "the example shows an Avigilon site");
+    assert_eq!(config.avigilon[0].history.as_ref().map(Vec::len), Some(3), "with the legacy history filter");
     let md = docs("config.md");
     let block = md
         .split("```toml\n")

@@ -20,29 +20,41 @@ pub fn clip(s: &str, max: usize) -> &str {
 /// Builds `part/part/...` keys. `/` and `%` inside parts are percent-escaped, so parts
 /// cannot run into each other; control characters are dropped.
 #[derive(Debug, Default)]
-pub struct KeyBuilder(String);
+pub struct KeyBuilder {
+    key: String,
+    /// Whether a part went in (the next one is preceded by `/`).
+    started: bool,
+}
 
 impl KeyBuilder {
     pub fn new() -> Self {
-        KeyBuilder(String::with_capacity(64))
+        KeyBuilder { key: String::with_capacity(64), started: false }
+    }
+
+    /// `/` between parts.
+    fn separate(&mut self) {
+        if self.started {
+            self.key.push('/');
+        }
+        self.started = true;
     }
 
     /// Append `/`, `prefix` and the escaped `part`.
     pub fn part(&mut self, prefix: &str, part: &str) -> &mut Self {
-        self.0.push('/');
-        self.0.push_str(prefix);
+        self.separate();
+        self.key.push_str(prefix);
         // Fast path: nothing to escape or drop (no `/`, `%`, ASCII control, or 0xC2, the
         // lead byte of the C1 controls U+0080..U+009F), so the part goes in whole.
-        if part.bytes().all(|b| b >= 0x20 && !matches!(b, b'/' | b'%' | 0x7f | 0xc2)) {
-            self.0.push_str(part);
+        if !needs_escape(part.as_bytes()) {
+            self.key.push_str(part);
             return self;
         }
         for c in part.chars() {
             match c {
-                '/' => self.0.push_str("%2F"),
-                '%' => self.0.push_str("%25"),
+                '/' => self.key.push_str("%2F"),
+                '%' => self.key.push_str("%25"),
                 c if c.is_control() => {}
-                c => self.0.push(c),
+                c => self.key.push(c),
             }
         }
         self
@@ -50,7 +62,8 @@ impl KeyBuilder {
 
     /// Append `/ch<channel>`.
     pub fn channel(&mut self, channel: impl Display) -> &mut Self {
-        let _ = write!(self.0, "/ch{channel}");
+        self.separate();
+        let _ = write!(self.key, "ch{channel}");
         self
     }
 
@@ -68,15 +81,16 @@ impl KeyBuilder {
                 break;
             }
         }
-        self.0.push_str("/ch");
-        self.0.extend(digits[at..].iter().map(|&d| char::from(d)));
+        self.separate();
+        self.key.push_str("ch");
+        self.key.extend(digits[at..].iter().map(|&d| char::from(d)));
         self
     }
 
     /// The key: `-` when nothing was added; over [`MAX_KEY`] a clipped prefix, `~` and a
     /// 64-bit FNV-1a hash of the whole.
     pub fn finish(&self) -> String {
-        let k = self.0.strip_prefix('/').unwrap_or(&self.0);
+        let k = self.key.as_str();
         if k.is_empty() {
             "-".to_owned()
         } else if k.len() <= MAX_KEY {
@@ -89,10 +103,7 @@ impl KeyBuilder {
     /// As [`finish`](Self::finish), reusing the builder's buffer (no copy for a key within
     /// [`MAX_KEY`]).
     pub fn into_key(self) -> String {
-        let mut k = self.0;
-        if k.starts_with('/') {
-            k.remove(0);
-        }
+        let k = self.key;
         if k.is_empty() {
             "-".to_owned()
         } else if k.len() <= MAX_KEY {
@@ -103,6 +114,31 @@ impl KeyBuilder {
     }
 }
 
+/// Whether `part` holds a byte that [`KeyBuilder::part`] escapes or drops, or may drop: `/`,
+/// `%`, an ASCII control, or 0xC2 (the lead byte of U+0080..U+009F). Eight bytes per step
+/// (a part is read once per event).
+fn needs_escape(part: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    // Bit 7 set in some byte when a byte of `x` is zero / below `n`: exact as to whether any is.
+    let zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+    let below = |x: u64, n: u64| x.wrapping_sub(LO * n) & !x & HI;
+    let word = |w: u64| {
+        below(w, 0x20)
+            | zero(w ^ (LO * u64::from(b'/')))
+            | zero(w ^ (LO * u64::from(b'%')))
+            | zero(w ^ (LO * 0x7f))
+            | zero(w ^ (LO * 0xc2))
+    };
+    let mut chunks = part.chunks_exact(8);
+    for c in &mut chunks {
+        if word(u64::from_le_bytes(c.try_into().unwrap_or_default())) != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&b| b < 0x20 || matches!(b, b'/' | b'%' | 0x7f | 0xc2))
+}
+
 /// 64-bit FNV-1a: stable across builds and platforms (unlike `DefaultHasher`).
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
@@ -110,7 +146,17 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #[test]
+        fn needs_escape_as_a_byte_loop(part in proptest::collection::vec(prop_oneof![Just(b'/'), Just(b'%'), Just(0x1f_u8), Just(0x20_u8), Just(0x7f_u8), Just(0xc2_u8), Just(0xc3_u8), Just(0x80_u8), any::<u8>()], 0..40)) {
+            let want = part.iter().any(|&b| b < 0x20 || matches!(b, b'/' | b'%' | 0x7f | 0xc2));
+            prop_assert_eq!(needs_escape(&part), want);
+        }
+    }
 
     #[test]
     fn parts_are_escaped_and_keys_bounded() {
@@ -118,6 +164,17 @@ mod tests {
         assert_eq!(k, "a%2Fb%25c/ch2/@1");
         assert_eq!(KeyBuilder::new().finish(), "-");
         assert_eq!(KeyBuilder::new().into_key(), "-");
+        // Empty parts keep their place.
+        assert_eq!(KeyBuilder::new().part("", "").part("", "a").finish(), "/a");
+        let mut k = KeyBuilder::new();
+        k.part("", "").part("", "a");
+        assert_eq!(k.into_key(), "/a");
+        let mut k = KeyBuilder::new();
+        k.part("", "");
+        assert_eq!(k.into_key(), "-");
+        let mut k = KeyBuilder::new();
+        k.channel_number(0).part("@", "");
+        assert_eq!(k.into_key(), "ch0/@");
         let mut b = KeyBuilder::new();
         b.part("", "a/b%c\u{1}\u{85}\u{a0}é").channel(2).part("@", "1");
         assert_eq!(

@@ -89,11 +89,16 @@ pub struct Metrics {
     sources: Mutex<HashSet<String>>,
     pub events_stored: Family<EventLabels, Counter>,
     pub events_duplicate: Family<EventLabels, Counter>,
+    /// New events stored for their key and the zones only (a `history` filter left them out).
+    pub events_not_history: Family<EventLabels, Counter>,
     pub dead_letters: Family<SourceLabels, Counter>,
     pub ingest_rejected: Family<ReasonLabels, Counter>,
     pub writer_batch_events: Histogram,
     pub writer_commit_seconds: Histogram,
     pub writer_errors: Family<ReasonLabels, Counter>,
+    pub store_wal_bytes: Gauge,
+    pub store_wal_restarts: Counter,
+    pub store_checkpoint_hold_seconds: Histogram,
     pub sink_delivered: Family<SinkLabels, Counter>,
     pub sink_failures: Family<SinkLabels, Counter>,
     pub sink_lag_events: Family<SinkLabels, Gauge>,
@@ -136,11 +141,15 @@ impl Metrics {
             sources: Mutex::new(HashSet::new()),
             events_stored: Family::default(),
             events_duplicate: Family::default(),
+            events_not_history: Family::default(),
             dead_letters: Family::default(),
             ingest_rejected: Family::default(),
             writer_batch_events: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
             writer_commit_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             writer_errors: Family::default(),
+            store_wal_bytes: Gauge::default(),
+            store_wal_restarts: Counter::default(),
+            store_checkpoint_hold_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             sink_delivered: Family::default(),
             sink_failures: Family::default(),
             sink_lag_events: Family::default(),
@@ -162,11 +171,16 @@ impl Metrics {
             avigilon_requests: Family::default(),
             avigilon_cycle_seconds: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.01, 2.0, 14))),
         };
-        registry.register("events_stored", "Events committed to the store", m.events_stored.clone());
+        registry.register("events_stored", "Events committed to the store as history", m.events_stored.clone());
         registry.register(
             "events_duplicate",
             "Events not stored because their key was already stored",
             m.events_duplicate.clone(),
+        );
+        registry.register(
+            "events_not_history",
+            "Events stored for de-duplication and zone counting only: their source's history filter left them out",
+            m.events_not_history.clone(),
         );
         registry.register("dead_letters", "Payloads that could not be parsed, kept verbatim", m.dead_letters.clone());
         registry.register("ingest_rejected", "Requests to /api/ingest refused, by reason", m.ingest_rejected.clone());
@@ -177,6 +191,21 @@ impl Metrics {
             m.writer_commit_seconds.clone(),
         );
         registry.register("writer_errors", "Store transactions that failed, by reason", m.writer_errors.clone());
+        registry.register(
+            "store_wal_bytes",
+            "Size of the WAL's content at the last checkpoint (frames times page size)",
+            m.store_wal_bytes.clone(),
+        );
+        registry.register(
+            "store_wal_restarts",
+            "Times writes were held for a moment so that the WAL, grown past store.wal_max, starts over",
+            m.store_wal_restarts.clone(),
+        );
+        registry.register(
+            "store_checkpoint_hold_seconds",
+            "How long writes were held for a checkpoint that lets the WAL start over",
+            m.store_checkpoint_hold_seconds.clone(),
+        );
         registry.register("sink_delivered", "Events a sink delivered", m.sink_delivered.clone());
         registry.register("sink_failures", "Failed delivery attempts of a sink", m.sink_failures.clone());
         registry.register("sink_lag_events", "Stored events a sink has not delivered yet", m.sink_lag_events.clone());

@@ -417,3 +417,151 @@ async fn a_scheduled_site_polls_inside_the_open_window_and_tags_its_events() {
     assert!(events.iter().all(|e| e["schedule"] == "Concierto E2E"), "{:?}", events.first());
     assert!(daemon.output().contains("scheduled window open: polling"), "{}", daemon.output());
 }
+
+/// `history` (issue 5, the legacy monitor's hard-coded filter made configurable): events the
+/// filter leaves out are not in `/api/events` or a sink, yet every event counts for the zones,
+/// exactly once, however often its window is fetched again and across a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_filter_hides_events_that_still_count_for_the_zones_exactly_once() {
+    // Two zones (PARQUEADERO NORTE, PARQUEADERO SUR) plus presence ("Presencia Puerta N")
+    // and vehicle ("Conteo Vehicular Acceso N") noise that no zone counts.
+    let spec = CountingSpec { entries: 120, exits: 100, cameras: 6, noise: 40, ..CountingSpec::default() };
+    let server = emulator(backfilled(spec), Faults::default()).await;
+    let truth = server.truth().clone();
+    let (norte, sur) = (truth.zone("PARQUEADERO NORTE").unwrap(), truth.zone("PARQUEADERO SUR").unwrap());
+    // History: the presence rules (the legacy filter's "PUERTA") and the north zone, matched
+    // by its area. Everything else only counts.
+    let kept = |r: &camgate_sim::avigilon::RuleTruth| {
+        r.normalized_name.contains("PUERTA") || r.zone.as_deref() == Some("PARQUEADERO NORTE")
+    };
+    let history: u64 = truth.rules.iter().filter(|r| kept(r)).map(|r| r.stops).sum();
+    let hidden = truth.stops - history;
+    assert!(history > 0 && hidden > 0 && sur.entries > 0 && sur.exits > 0, "{truth:?}");
+    let names = |list: &[String]| {
+        let items: Vec<String> = list.iter().map(|n| format!("{{ name = {{ equals = {n:?} }} }}")).collect();
+        format!("[{}]", items.join(", "))
+    };
+    let zone = |z: &camgate_sim::avigilon::ZoneTruth| {
+        format!(
+            "[[zone]]\nname = {:?}\nreset = \"never\"\nclamp_at_zero = false\nenter = {}\nexit = {}\n",
+            z.zone,
+            names(&z.entry_names),
+            names(&z.exit_names)
+        )
+    };
+    let dir = temp();
+    let jsonl = dir.path().join("history.jsonl");
+    let extra = format!(
+        "history = [\n  {{ name = {{ contains = \"puerta\" }} }},\n  {{ area = {{ regex = \"^parqueadero norte$\" }} }},\n]\n\n\
+         {}{}\n[[sink]]\ntype = \"jsonl\"\npath = {:?}\n",
+        zone(norte),
+        zone(sur),
+        jsonl.display().to_string()
+    );
+    let text = config(dir.path(), &site(&server, &extra));
+    let mut daemon = Daemon::start(dir.path(), &text, &[]);
+    let http = client();
+    let want = |z: &camgate_sim::avigilon::ZoneTruth| (z.zone.clone(), z.net(), z.entries as i64, z.exits as i64);
+    let want = vec![want(norte), want(sur)];
+    let zone_counts = |daemon: &Daemon| {
+        let (http, url) = (http.clone(), daemon.api("/api/zones"));
+        async move {
+            let body: Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            let mut v: Vec<(String, i64, i64, i64)> = body["zones"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|z| {
+                    let n = |k: &str| z[k].as_i64().unwrap();
+                    (z["zone"].as_str().unwrap().to_owned(), n("count"), n("entries"), n("exits"))
+                })
+                .collect();
+            v.sort();
+            v
+        }
+    };
+    let not_history_metric = |daemon: &Daemon| {
+        let (http, url) = (http.clone(), daemon.api("/metrics"));
+        async move {
+            let text = http.get(url).send().await.unwrap().text().await.unwrap();
+            text.lines()
+                .filter(|l| l.starts_with("camgate_events_not_history_total{"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>() as u64
+        }
+    };
+    wait_for(
+        "the zones to reach the truth",
+        LIMIT,
+        || daemon.output(),
+        || async { (zone_counts(&daemon).await == want).then_some(()) },
+    )
+    .await;
+    let shown = stops(&http, &daemon).await;
+    assert_eq!(shown.len() as u64, history, "only history events are shown");
+    assert!(
+        shown.iter().all(|e| {
+            let name = normalize_name(e["rule"].as_str().unwrap());
+            name.contains("PUERTA") || name.contains("PARQUEADERO NORTE")
+        }),
+        "a hidden event in /api/events"
+    );
+    assert_eq!(shown.iter().map(|e| &e["key"]).collect::<HashSet<_>>().len(), shown.len());
+    assert_eq!(not_history_metric(&daemon).await, hidden, "the others are counted as not history");
+    // The sink gets the history only (and the site's `connected` event).
+    let lines = wait_for(
+        "the sink to write the history",
+        LIMIT,
+        || daemon.output(),
+        || async {
+            let text = std::fs::read_to_string(&jsonl).unwrap_or_default();
+            let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+            let stops = lines.iter().filter(|e| e["code"] == "DEVICE_ANALYTICS_STOP").count() as u64;
+            (stops >= history).then_some(lines)
+        },
+    )
+    .await;
+    let keys = |v: &[Value]| {
+        v.iter()
+            .filter(|e| e["code"] == "DEVICE_ANALYTICS_STOP")
+            .map(|e| e["key"].as_str().unwrap().to_owned())
+            .collect::<HashSet<_>>()
+    };
+    assert_eq!(keys(&lines), keys(&shown), "the sink delivers exactly the history");
+    assert_eq!(lines.len(), shown.len() + 1, "plus the `connected` device event: {lines:?}");
+
+    // Later cycles fetch the same windows again (lookback 1m): every event comes back as a
+    // duplicate, hidden or not, and nothing is counted twice.
+    let duplicates = |daemon: &Daemon| {
+        let (http, url) = (http.clone(), daemon.api("/api/sources"));
+        async move {
+            let all: Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            let acc = all["sources"].as_array().unwrap().iter().find(|s| s["name"] == "acc").cloned().unwrap();
+            acc["duplicates"].as_u64().unwrap()
+        }
+    };
+    wait_for(
+        "every event fetched again",
+        LIMIT,
+        || daemon.output(),
+        || async { (duplicates(&daemon).await >= 2 * truth.stops).then_some(()) },
+    )
+    .await;
+    assert_eq!(zone_counts(&daemon).await, want, "re-polls counted something twice");
+    assert_eq!(stops(&http, &daemon).await.len() as u64, history);
+    assert_eq!(not_history_metric(&daemon).await, hidden);
+
+    // And after a restart, which reads the cursors back and fetches the overlap again.
+    stop(&mut daemon);
+    let daemon = Daemon::start(dir.path(), &text, &[]);
+    wait_for(
+        "every event fetched again after the restart",
+        LIMIT,
+        || daemon.output(),
+        || async { (duplicates(&daemon).await >= truth.stops).then_some(()) },
+    )
+    .await;
+    assert_eq!(zone_counts(&daemon).await, want, "the restart counted something twice");
+    assert_eq!(stops(&http, &daemon).await.len() as u64, history);
+    assert_eq!(not_history_metric(&daemon).await, 0, "nothing new after the restart");
+}

@@ -90,3 +90,68 @@ fn bad_usage_exits_2() {
     let (status, _, _) = run_cli(&["frobnicate"], dir.path(), &[]);
     assert_eq!(status.code(), Some(2));
 }
+
+/// `camgate check` shows each Avigilon site's history filter and the schedule: the windows
+/// of today and the next six days (local times, past midnight noted), the sources that poll
+/// only inside windows, and a count of the rest (a legacy file may hold years of dates).
+#[test]
+fn check_prints_the_history_filters_and_the_schedule() {
+    let dir = temp();
+    let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    let day = |n: i64| today.checked_add(jiff::Span::new().days(n)).unwrap();
+    // One window a day from 10 days ago to 30 days ahead, 18:00 to 02:00 the next day.
+    let entries: Vec<String> = (-10..=30)
+        .map(|n| {
+            format!(
+                "  \"{}\": {{\"nombre\": \"Evento {n}\", \"hora_inicio\": \"18:00\", \"hora_fin\": \"02:00\"}}",
+                day(n)
+            )
+        })
+        .collect();
+    std::fs::write(dir.path().join("eventos_programados.json"), format!("{{\n{}\n}}\n", entries.join(",\n"))).unwrap();
+    let text = "[site]\ntimezone = \"UTC\"\n\n[schedule]\nfile = \"eventos_programados.json\"\n\n\
+        [[avigilon]]\nname = \"estadio\"\nurl = \"https://192.0.2.60\"\nusername = \"camgate\"\n\
+        password_env = \"CAMGATE_TEST_ACC_PASSWORD\"\nuser_nonce = \"n\"\nuser_key = \"k\"\ncameras = [\"c1\"]\n\
+        active = \"schedule\"\nhistory = [\n  { name = { contains = \"PUERTA\" } },\n  { name = { equals = \"INGRESO PERSONAS ENTRADA MARATON\" } },\n]\n\n\
+        [[zone]]\nname = \"Norte\"\nreset = \"schedule\"\nenter = [{ name = { contains = \"AFORO ENTRADA PARQUEADERO NORTE\" } }]\n";
+    std::fs::write(dir.path().join("camgate.toml"), text).unwrap();
+    let (status, out, err) =
+        run_cli(&["check", "-c", "camgate.toml"], dir.path(), &[("CAMGATE_TEST_ACC_PASSWORD", "acc-pw-5e1f")]);
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(!out.contains("acc-pw-5e1f"), "{out}");
+    assert!(
+        out.contains(
+            "history:  estadio: events matching (name contains \"PUERTA\") or (name equals \"INGRESO PERSONAS ENTRADA \
+             MARATON\"); the others are only counted by the zones\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "schedule: 41 windows (41 from eventos_programados.json), local times in UTC; polled only inside a window: estadio\n"
+        ),
+        "{out}"
+    );
+    let windows: Vec<&str> = out.lines().filter(|l| l.starts_with("window:   Evento")).collect();
+    // Yesterday's (it ends at 02:00 today), today's and the next six days'.
+    assert_eq!(windows.len(), 8, "{out}");
+    assert!(windows[0].starts_with("window:   Evento -1: "), "{out}");
+    let weekday = |d: jiff::civil::Date| d.to_zoned(jiff::tz::TimeZone::UTC).unwrap().strftime("%a").to_string();
+    assert!(
+        windows[1].starts_with(&format!("window:   Evento 0: {} {} 18:00 - 02:00 next day", weekday(today), today)),
+        "{out}"
+    );
+    assert!(
+        windows[7].starts_with(&format!("window:   Evento 6: {} {} 18:00 - 02:00 next day", weekday(day(6)), day(6))),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "window:   ... 24 from {} on (the next: \"Evento 7\" on {}); 9 ended before today\n",
+            day(7),
+            day(7)
+        )),
+        "{out}"
+    );
+    assert!(out.ends_with("configuration OK\n"), "{out}");
+}

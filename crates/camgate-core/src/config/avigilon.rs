@@ -11,6 +11,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use url::Url;
 
+use super::matcher::{EventView, Matcher, any_matches};
 use super::{Config, ConfigError, Dur, EnvString, Secret, parse_duration};
 
 /// The Web Endpoint's port when the URL names none.
@@ -93,7 +94,8 @@ pub struct AvigilonConfig {
     /// from the times events carry.
     #[serde(default)]
     pub timestamp_offset: SignedDur,
-    /// Requests in flight to this server at most.
+    /// Requests in flight to each ACC server of the site at most (every request asks one
+    /// server, `serverId`): a site's cameras are polled this many at a time per server.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
     /// Time limit of one request.
@@ -102,6 +104,12 @@ pub struct AvigilonConfig {
     /// When to poll.
     #[serde(default)]
     pub active: ActiveMode,
+    /// Which events are kept as **history** (shown by `/api/events`, `camgate events`, the
+    /// live stream and the sinks): those any matcher of the list matches. Absent: every
+    /// event. The others are still stored, once, so that zones count them exactly once,
+    /// but marked as not history: nothing reads them back. `[]`: no event is history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<Matcher>>,
 }
 
 /// When an `[[avigilon]]` site is polled.
@@ -131,7 +139,7 @@ fn default_lookback() -> Dur {
     Dur::secs(120)
 }
 fn default_concurrency() -> usize {
-    8
+    16
 }
 fn default_request_timeout() -> Dur {
     Dur::secs(30)
@@ -166,6 +174,11 @@ impl AvigilonConfig {
     /// Whether the server's certificate is checked.
     pub fn verify_tls(&self) -> bool {
         self.verify_tls.unwrap_or(self.ca_bundle.is_some())
+    }
+
+    /// Whether the `history` filter keeps the event as history (always, without a filter).
+    pub fn is_history(&self, event: &EventView<'_>) -> bool {
+        self.history.as_deref().is_none_or(|m| any_matches(m, event))
     }
 }
 
@@ -460,11 +473,14 @@ mod tests {
         assert_eq!((a.query_session, a.discover_cameras, a.verify_tls()), (false, false, false));
         assert_eq!(
             (a.timestamp_offset.get(), a.concurrency, a.request_timeout),
-            (SignedDuration::ZERO, 8, Dur::secs(30))
+            (SignedDuration::ZERO, 16, Dur::secs(30))
         );
         assert_eq!((a.active, a.client_name.as_str()), (ActiveMode::Always, "camgate"));
         assert_eq!((a.user_nonce().expose(), a.user_key().expose(), a.password().expose()), ("FO#12345678", "k", "p"));
         assert_eq!(a.integration_id(), None);
+        assert!(a.history.is_none(), "no filter: every event is history");
+        let any = camgate_event("anything", "");
+        assert!(a.is_history(&EventView::new(&any)));
         let shown = format!("{a:?}");
         assert!(!shown.contains("FO#1") && !shown.contains("\"p\""), "secrets never format: {shown}");
     }
@@ -624,6 +640,66 @@ end = "23:00"
         assert_eq!((e.key.as_deref(), e.line), (Some("avigilon[1].name"), Some(10)), "{e}");
         let c = parse(&format!("{MINIMAL}{}", MINIMAL.replace("\"acc\"", "\"acc2\""))).unwrap();
         assert_eq!(c.avigilon.len(), 2);
+    }
+
+    /// An Avigilon STOP event of rule `name` in occupancy area `area`.
+    fn camgate_event(name: &str, area: &str) -> crate::Event {
+        let mut e = crate::Event::new("k", "Camara 01", crate::Vendor::Avigilon, crate::Kind::Counting);
+        e.rule = Some(name.into());
+        e.code = Some("DEVICE_ANALYTICS_STOP".into());
+        e.data =
+            Some(serde_json::json!({ "analyticEventName": name, "area": area, "activity": "OBJECT_COUNTING_ENTER" }));
+        e
+    }
+
+    #[test]
+    fn history_filters_use_the_zone_matchers() {
+        // The legacy monitor's filter (shared avigilon.md §6.3), spread over several lines.
+        let c = with(
+            "history = [\n  { name = { contains = \"PUERTA\" } },\n  { name = { contains = \"aforo entrada sencia\" } },\n  { name = { equals = \"INGRESO PERSONAS ENTRADA MARATON\" } },\n  { area = { regex = \"^tribuna (norte|sur)$\" } },\n]",
+        )
+        .unwrap();
+        let a = &c.avigilon[0];
+        assert_eq!(a.history.as_ref().map(Vec::len), Some(4));
+        let kept = |name: &str, area: &str| a.is_history(&EventView::new(&camgate_event(name, area)));
+        assert!(kept("Presencia  Puerta 3", ""), "contains, case-insensitive, spaces collapsed");
+        assert!(kept("  AFORO ENTRADA   SENCIA 2", ""));
+        assert!(kept("ingreso personas entrada maraton ", ""), "equals, trimmed");
+        assert!(!kept("INGRESO PERSONAS ENTRADA MARATON 2", ""), "equals needs the whole name");
+        assert!(kept("Regla 7", " Tribuna  SUR"), "regex on the trimmed, collapsed area");
+        assert!(!kept("AFORO ENTRADA PARQUEADERO NORTE", "Parqueadero Norte"), "not history; zones still count it");
+        // `[]`: nothing is history (zones count every event).
+        let c = with("history = []").unwrap();
+        assert!(!c.avigilon[0].is_history(&EventView::new(&camgate_event("PUERTA 1", ""))));
+        // Shown back in the file's own words (for `camgate check`).
+        let c = with("history = [{ name = { contains = \"PUERTA\" }, code = { equals = \"DEVICE_ANALYTICS_STOP\" } }]")
+            .unwrap();
+        let shown: Vec<String> = c.avigilon[0].history.iter().flatten().map(ToString::to_string).collect();
+        assert_eq!(shown, [r#"name contains "PUERTA" and code equals "DEVICE_ANALYTICS_STOP""#]);
+    }
+
+    #[test]
+    fn bad_history_filters_name_key_and_line() {
+        for (extra, key, line, needle) in [
+            ("history = \"PUERTA\"", "avigilon[0].history", 9, "sequence"),
+            ("history = [{ nombre = { contains = \"X\" } }]", "avigilon[0].history[0].nombre", 9, "nombre"),
+            ("history = [{ name = { regex = \"(\" } }]", "avigilon[0].history[0].name", 9, "invalid regex"),
+            ("history = [{ name = { contains = \" \" } }]", "avigilon[0].history[0].name", 9, "empty"),
+            ("history = [{ name = { starts = \"A\" } }]", "avigilon[0].history[0].name.starts", 9, "unknown field"),
+            ("history = [{}]", "avigilon[0].history[0]", 9, "at least one condition"),
+            (
+                "history = [\n  { name = { contains = \"PUERTA\" } },\n  { area = { equals = \"A\", regex = \"B\" } },\n]",
+                "avigilon[0].history[1].area",
+                11,
+                "exactly one",
+            ),
+        ] {
+            let e = with(extra).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{extra}: {e}");
+            assert_eq!(e.line, Some(line), "{extra}: {e}");
+            assert!(e.message.contains(needle), "{extra}: {e}");
+            assert!(e.to_string().starts_with(&format!("camgate.toml:{line}: key `{key}`")), "{e}");
+        }
     }
 
     #[test]

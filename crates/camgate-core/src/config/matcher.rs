@@ -1,5 +1,5 @@
 //! Matchers: which events a rule applies to (zone `enter`/`exit` lists, the legacy
-//! `eventos_Analisis` filter, and later the Avigilon history filters).
+//! `eventos_Analisis` filter, the `history` filters of `[[avigilon]]` sites).
 //!
 //! A [`Matcher`] is a TOML inline table of conditions, one per event [`Field`]:
 //!

@@ -132,6 +132,9 @@ pub struct StoreConfig {
     pub synchronous: Synchronous,
     /// Refuse writes (HTTP 503) once the database file would grow past this size.
     pub max_size: Option<Size>,
+    /// When the write-ahead log has grown past this size, writes are held for a moment
+    /// while it is checkpointed completely, so that it starts over from its beginning.
+    pub wal_max: Size,
 }
 
 impl Default for StoreConfig {
@@ -143,6 +146,7 @@ impl Default for StoreConfig {
             queue: 16_384,
             synchronous: Synchronous::Normal,
             max_size: None,
+            wal_max: Size::mb(1000),
         }
     }
 }
@@ -218,11 +222,19 @@ pub struct DeliveryConfig {
     /// First retry delay after a failed delivery; it doubles up to `retry_max`, with jitter.
     pub retry_initial: Dur,
     pub retry_max: Dur,
+    /// The sink's cursor is saved in the store at most this often (and when it stops); `0s`
+    /// saves it after every batch, before the next one is delivered.
+    pub cursor_interval: Dur,
 }
 
 impl Default for DeliveryConfig {
     fn default() -> Self {
-        DeliveryConfig { batch: 256, retry_initial: Dur::millis(500), retry_max: Dur::secs(60) }
+        DeliveryConfig {
+            batch: 256,
+            retry_initial: Dur::millis(500),
+            retry_max: Dur::secs(60),
+            cursor_interval: Dur::secs(1),
+        }
     }
 }
 
@@ -422,6 +434,9 @@ impl Config {
             if v == 0 {
                 return Err(err(key, "must be at least 1".into()));
             }
+        }
+        if self.store.wal_max.get() < 1_000_000 {
+            return Err(err("store.wal_max", format!("{} is too small; use at least 1MB", self.store.wal_max)));
         }
         if self.webhook.max_connections == 0 {
             return Err(err("webhook.max_connections", "must be at least 1".into()));
@@ -745,6 +760,19 @@ delivery = { batch = 10, retry_initial = "1s", retry_max = "10s" }
         assert_eq!(parse("[log]\nkeep = 0\n").unwrap_err().key.as_deref(), Some("log.keep"));
         assert_eq!(parse("[webhook]\nbody_timeout = 0\n").unwrap_err().key.as_deref(), Some("webhook.body_timeout"));
         assert!(parse("[store]\nurl = \"sqlite://x.db?mode=ro\"\n").is_err());
+        assert_eq!(parse("[store]\nwal_max = \"64KB\"\n").unwrap_err().key.as_deref(), Some("store.wal_max"));
+    }
+
+    #[test]
+    fn store_and_delivery_defaults_and_overrides() {
+        let c = parse("").unwrap();
+        assert_eq!(c.store.wal_max, Size(1_000_000_000));
+        assert_eq!(c.sinks()[0].delivery().cursor_interval.get(), std::time::Duration::from_secs(1));
+        let c =
+            parse("[store]\nwal_max = \"256MiB\"\n[[sink]]\ntype = \"log\"\ndelivery = { cursor_interval = \"0s\" }\n")
+                .unwrap();
+        assert_eq!(c.store.wal_max, Size(256 << 20));
+        assert!(c.sinks()[0].delivery().cursor_interval.get().is_zero());
     }
 
     #[test]

@@ -130,8 +130,16 @@ pub struct OccupancyConfig {
 }
 
 /// Table names camgate uses itself.
-const RESERVED_TABLES: [&str; 6] =
-    ["events", "dead_letters", "sink_cursors", "zone_counts", "eventos_analisis", "_sqlx_migrations"];
+const RESERVED_TABLES: [&str; 8] = [
+    "events",
+    "dead_letters",
+    "sink_cursors",
+    "zone_counts",
+    "zone_steps",
+    "source_cursors",
+    "eventos_analisis",
+    "_sqlx_migrations",
+];
 
 /// Check what serde cannot in `[[zone]]` and `[occupancy]`. `err(key, message)` builds the
 /// error for a dotted key. Zone names must differ from camera and channel names: both are
@@ -261,7 +269,7 @@ mod tests {
     fn legacy_tables() {
         let ok = format!("[occupancy]\nlegacy_tables = true\n{ZONE}legacy_table = \"Aforo_parqueadero\"\n");
         assert_eq!(parse(&ok).unwrap().zone[0].legacy_table.as_deref(), Some("Aforo_parqueadero"));
-        for bad in ["1abc", "a-b", "events", "SQLITE_x", "eventos_Analisis", ""] {
+        for bad in ["1abc", "a-b", "events", "SQLITE_x", "eventos_Analisis", "Zone_Steps", "source_cursors", ""] {
             let t = format!("[occupancy]\nlegacy_tables = true\n{ZONE}legacy_table = \"{bad}\"\n");
             let e = parse(&t).unwrap_err();
             assert_eq!(e.key.as_deref(), Some("zone[0].legacy_table"), "{bad}: {e}");

@@ -3,7 +3,11 @@
 //!
 //! Codes are open strings: a code in no table is kept whole with kind `other`.
 
+use std::sync::LazyLock;
+
 use camgate_core::Kind;
+
+use super::scan::same;
 
 /// `Code` → kind, compared without case. Codes starting with `Traffic` (ITC/ANPR) are
 /// `plate` even when not listed. Sources are dahua.md §5 rows; `(u)` codes (documented,
@@ -74,18 +78,24 @@ pub fn kind_for_code(code: &str) -> Kind {
     if traffic { Kind::Plate } else { Kind::Other }
 }
 
-/// [`CODE_KINDS`] lookup without case, once per event: entries are skipped on length and
-/// first letter before the full compare (measured faster than a binary search over a
-/// lower-cased copy of the table, whose setup costs more than the scan at this size).
+/// [`CODE_KINDS`] lookup without case, once per event: only the entries of the code's length
+/// are compared ([`BY_LENGTH`]).
 fn table_kind(code: &str) -> Option<Kind> {
-    let first = code.as_bytes().first()?.to_ascii_lowercase();
-    CODE_KINDS
-        .iter()
-        .find(|(c, _)| {
-            c.len() == code.len() && c.as_bytes()[0].to_ascii_lowercase() == first && c.eq_ignore_ascii_case(code)
-        })
-        .map(|&(_, kind)| kind)
+    let same_length = BY_LENGTH.get(code.len())?;
+    // The table's spelling first, as devices send it (no two entries differ in case only).
+    let exact = same_length.iter().find(|(c, _)| same(c.as_bytes(), code.as_bytes()));
+    exact.or_else(|| same_length.iter().find(|(c, _)| c.eq_ignore_ascii_case(code))).map(|&(_, kind)| kind)
 }
+
+/// [`CODE_KINDS`] by the length of the code, each list in table order.
+static BY_LENGTH: LazyLock<Vec<Vec<(&str, Kind)>>> = LazyLock::new(|| {
+    let longest = CODE_KINDS.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
+    let mut by_length = vec![Vec::new(); longest + 1];
+    for &(code, kind) in CODE_KINDS {
+        by_length[code.len()].push((code, kind));
+    }
+    by_length
+});
 
 /// The `codes` list of a camera: what the attach request asks for (§1) and what is kept
 /// locally (devices that refuse a list are attached with `[All]` and filtered here).

@@ -10,12 +10,15 @@
 //!    delivery as soon as `Content-Length` is complete, bounded memory with resync
 //!    ([`Limits`], [`FrameError`]).
 //! 2. [`parse_body`] reads a body by the §4 grammar into a [`Body`]: `Heartbeat`, or
-//!    [`Record`]s (`Code`, `action`, `index`, `data` verbatim; truncated JSON kept raw and
-//!    flagged).
+//!    [`Record`]s (`Code`, `action`, `index`, other head keys, `data` verbatim: the record
+//!    is kept as its text, the JSON checked, not built; truncated or malformed JSON flagged).
 //! 3. [`normalise`] turns a record into a [`Normalised`] event (§5): kind from the one code
 //!    table ([`CODE_KINDS`]), state, 1-based channel, rule, device time, objects with boxes
-//!    scaled from 0..8191, plate, counts, the record as JSON and an idempotency key; the
+//!    scaled from 0..8191, plate, counts, the record itself and an idempotency key; the
 //!    `codes` filter ([`CodeFilter`]) and the `VideoMotionInfo` spam filter apply here.
+//!    The payload members it needs are read from the checked JSON text; no JSON tree is
+//!    built. The record as a JSON value (the `data` of a camgate event) is built on demand:
+//!    [`Normalised::data`].
 //!
 //! [`Decoder`] chains them for a source: bytes in, [`Output`]s out (events, heartbeats,
 //! filtered codes, unrecognised bodies, framing errors).
@@ -30,7 +33,7 @@
 //! d.push(stream, |o| out.push(o));
 //! assert!(matches!(out[0], Output::Heartbeat { .. }));
 //! let Output::Event(e) = &out[1] else { panic!("{:?}", out[1]) };
-//! assert_eq!((e.code.as_str(), e.kind, e.state), ("VideoMotion", camgate_core::Kind::Motion, Some(camgate_core::State::Start)));
+//! assert_eq!((e.code(), e.kind, e.state), ("VideoMotion", camgate_core::Kind::Motion, Some(camgate_core::State::Start)));
 //! assert_eq!(e.channel.map(|c| c.get()), Some(1));
 //! ```
 
@@ -38,6 +41,7 @@ use std::collections::VecDeque;
 
 mod body;
 mod codes;
+mod json;
 mod normalise;
 mod scan;
 mod stream;
@@ -161,10 +165,11 @@ impl Decoder {
         let (opts, pending) = (&self.opts, &mut self.pending);
         let first = pending.len();
         let mut records = false;
-        let heartbeat = body::read_records(&text, |record| {
+        let heartbeat = body::read_records(&text, part.record_lines, |record| {
             records = true;
-            if !opts.accepts(record.code) {
-                let (code, action) = (record.code.to_owned(), record.action.map(str::to_owned));
+            let code = record.at.code(record.text);
+            if !opts.accepts(code) {
+                let (code, action) = (code.to_owned(), record.at.action(record.text).map(str::to_owned));
                 pending.push_back(Output::Filtered { code, action });
                 return;
             }
@@ -173,7 +178,7 @@ impl Decoder {
             if truncated && n.data_error == Some(DataError::Invalid) {
                 n.data_error = Some(DataError::Truncated);
             }
-            pending.push_back(Output::Event(Box::new(n)));
+            pending.push_back(Output::Event(n));
         });
         if !records {
             pending.push_back(if heartbeat {

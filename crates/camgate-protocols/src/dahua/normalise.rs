@@ -1,16 +1,23 @@
 //! One record → one event-ready value: kind, state, channel, rule, device time, objects,
-//! plate, counts, the payload as JSON and the idempotency-key pieces (dahua.md §4-§5).
+//! plate, counts and the idempotency-key pieces (dahua.md §4-§5), with the record itself as
+//! sent (its JSON checked, read only for the members used here: [`super::json`]).
 
+use std::borrow::Cow;
 use std::num::NonZeroU32;
 
 use camgate_core::event::{BBox, bbox_is_valid, normalise_bbox};
 use camgate_core::{Counts, Kind, Object, Plate, State, Vehicle};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use serde_json::{Map, Value};
+#[cfg(test)]
+use serde_json::Map;
+use serde_json::Value;
 
-use super::body::{Data, DataRef, Record, RecordRef, index_number, state_of};
+use super::body::{DataAt, Record, RecordRef, index_number, state_of};
 use super::codes::{CodeFilter, kind_for_code};
+use super::json::{Json, Pick, entries_of, quick_read};
+#[cfg(test)]
+use super::json::{RawJson, quick_check};
 use crate::key::{KeyBuilder, clip};
 
 /// Dahua's normalised coordinate space (`BoundingBox`, `Rect`, ...): 0..8191 on both axes.
@@ -63,10 +70,10 @@ pub enum DataError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Normalised {
     pub kind: Kind,
-    /// The device's `Code`, whole.
-    pub code: String,
-    /// `action` as sent.
-    pub action: Option<String>,
+    /// The record as the device sent it: `Code` ([`code`](Self::code)), `action`, `index`,
+    /// other head keys and `data=`, the payload JSON checked but kept as text. The record as
+    /// a JSON value, what a camgate event's `data` holds: [`data`](Self::data).
+    pub record: Record,
     pub state: Option<State>,
     /// `index` as sent (0-based).
     pub index: Option<u32>,
@@ -81,12 +88,11 @@ pub struct Normalised {
     pub time_error: Option<String>,
     /// `EventID` (IVS), or `RecNo` (access control).
     pub event_id: Option<String>,
-    pub plate: Option<Plate>,
+    /// The plate read (boxed: rare, and large).
+    pub plate: Option<Box<Plate>>,
     pub objects: Vec<Object>,
     pub counts: Option<Counts>,
-    /// The whole record as JSON: `{"Code", "action", "index" (raw, 0-based), other head keys,
-    /// "data"}`, where `data` is the payload, `null`, or the raw text when it is not JSON.
-    pub data: Value,
+    /// What was wrong with `data=`, when it held something but not JSON.
     pub data_error: Option<DataError>,
     /// Idempotency key from what the device said:
     /// `code[/chN][/eEVENT][/tOBJECTS][/rRULE][/state][/@TIME]`.
@@ -95,6 +101,25 @@ pub struct Normalised {
     /// carries neither), the source must add a per-connection sequence to keep repeated
     /// events apart.
     pub key_unique: bool,
+}
+
+impl Normalised {
+    /// The device's `Code`, whole.
+    pub fn code(&self) -> &str {
+        self.record.code()
+    }
+
+    /// `action` as sent.
+    pub fn action(&self) -> Option<&str> {
+        self.record.action()
+    }
+
+    /// The whole record as JSON ([`Record::to_json`]): `{"Code", "action", "index" (raw,
+    /// 0-based), other head keys, "data"}`, where `data` is the payload, `null`, or the raw
+    /// text when it is not JSON. Built on each call: the decoder does not build it.
+    pub fn data(&self) -> Value {
+        self.record.to_json()
+    }
 }
 
 /// Turns a record into an event; `None` when `opts` filters the code out.
@@ -106,52 +131,55 @@ pub struct Normalised {
 /// let r = body.records.into_iter().next().unwrap();
 /// let e = normalise(r, &NormaliseOptions::default()).unwrap();
 /// assert_eq!((e.kind, e.channel.map(|c| c.get()), e.rule.as_deref()), (camgate_core::Kind::Motion, Some(1), Some("Region1")));
-/// assert_eq!(e.data["index"], 0);
+/// assert_eq!(e.data()["index"], 0);
 /// assert_eq!(e.key, "VideoMotion/ch1/rRegion1/start");
 /// ```
 pub fn normalise(record: Record, opts: &NormaliseOptions) -> Option<Normalised> {
-    if !opts.accepts(&record.code) {
+    if !opts.accepts(record.code()) {
         return None;
     }
-    let Record { code, action, index, extra, data } = record;
-    let invalid_raw;
-    let data = match data {
-        Data::Absent => DataRef::Absent,
-        Data::Null => DataRef::Null,
-        Data::Json(v) => DataRef::Json(v),
-        Data::Invalid { raw, truncated } => {
-            invalid_raw = raw;
-            DataRef::Invalid { raw: &invalid_raw, truncated }
-        }
-    };
-    let record = RecordRef {
-        code: &code,
-        action: action.as_deref(),
-        index: index.as_deref(),
-        extra: extra.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
-        data,
-    };
-    Some(normalise_ref(record, opts))
+    Some(*normalise_ref(record.as_ref(), opts))
 }
 
 /// [`normalise`] of a record read in place, whatever `opts` accepts (the caller checks
-/// [`NormaliseOptions::accepts`]).
-pub(super) fn normalise_ref(record: RecordRef<'_>, opts: &NormaliseOptions) -> Normalised {
-    let RecordRef { code, action, index: raw_index, extra, data } = record;
+/// [`NormaliseOptions::accepts`]). Its JSON, unchecked or not, is checked here, in the pass
+/// that reads the members normalisation needs. Boxed where it is built: the decoder hands
+/// events out boxed, and the event is large.
+pub(super) fn normalise_ref(mut record: RecordRef<'_>, opts: &NormaliseOptions) -> Box<Normalised> {
+    let text = record.text;
+    let code = record.at.code(text);
+    let action = record.at.action(text);
+    let raw_index = record.at.index(text);
     let kind = kind_for_code(code);
     let state = state_for(code, action.and_then(state_of));
     let index = raw_index.and_then(index_number);
     let channel = index.and_then(|i| i.checked_add(1)).and_then(NonZeroU32::new);
-    let data_error = match &data {
-        DataRef::Invalid { truncated: true, .. } => Some(DataError::Truncated),
-        DataRef::Invalid { truncated: false, .. } => Some(DataError::Invalid),
-        _ => None,
-    };
     // Everything read from the payload; a record without a JSON object has none of it.
     let mut read = PayloadRead::default();
-    if let DataRef::Json(Value::Object(m)) = &data {
-        read = read_payload(m, code, kind, &opts.timezone);
+    if let DataAt::Json(span) = record.at.data {
+        let raw = span.of(text);
+        let mut pick = Pick::new();
+        if let Some(object) = quick_read(raw, &PayloadMembers::NAMES, &mut pick) {
+            // The members read from the checked text, no value built.
+            if object {
+                read = read_payload(&PayloadMembers::from(pick.finish()), code, kind, &opts.timezone);
+            }
+        } else {
+            // What the quick check leaves (exponents, `\u` escapes, errors, ...): `serde_json`.
+            match serde_json::from_str::<Value>(raw) {
+                Ok(Value::Object(m)) => {
+                    read = read_payload(&PayloadMembers::of(entries_of(&m)), code, kind, &opts.timezone);
+                }
+                Ok(_) => {}
+                Err(e) => record.at.data = DataAt::Invalid { raw: span, truncated: e.is_eof() },
+            }
+        }
     }
+    let data_error = match record.at.data {
+        DataAt::Invalid { truncated: true, .. } => Some(DataError::Truncated),
+        DataAt::Invalid { truncated: false, .. } => Some(DataError::Invalid),
+        _ => None,
+    };
     let PayloadRead { rule, time, event_id, objects, plate, counts } = read;
     let mut target_ids: Vec<&str> = Vec::new();
     for id in objects.iter().filter_map(|o| o.id.as_deref()) {
@@ -169,11 +197,9 @@ pub(super) fn normalise_ref(record: RecordRef<'_>, opts: &NormaliseOptions) -> N
         time: time.raw.as_deref(),
     });
     let key_unique = event_id.is_some() || time.raw.is_some();
-    let data = record_json(code, action, raw_index, &extra, data);
-    Normalised {
+    Box::new(Normalised {
         kind,
-        code: code.to_owned(),
-        action: action.map(str::to_owned),
+        record: record.into_owned(),
         state,
         index,
         channel,
@@ -181,18 +207,17 @@ pub(super) fn normalise_ref(record: RecordRef<'_>, opts: &NormaliseOptions) -> N
         occurred_at: time.at,
         time_error: time.error,
         event_id,
-        plate,
+        plate: plate.map(Box::new),
         objects,
         counts,
-        data,
         data_error,
         key,
         key_unique,
-    }
+    })
 }
 
 /// What normalisation reads from a JSON payload.
-#[derive(Default)]
+#[derive(Debug, Default, PartialEq)]
 struct PayloadRead {
     rule: Option<String>,
     time: DeviceTime,
@@ -202,17 +227,16 @@ struct PayloadRead {
     counts: Option<Counts>,
 }
 
-fn read_payload(m: &Map<String, Value>, code: &str, kind: Kind, tz: &TimeZone) -> PayloadRead {
-    let p = PayloadMembers::of(m);
-    let objects = objects(&p, default_object_type(code));
-    let plate = if kind == Kind::Plate || p.traffic_car.is_some() { plate(&p) } else { None };
+fn read_payload<'a, J: Json<'a>>(p: &PayloadMembers<J>, code: &str, kind: Kind, tz: &TimeZone) -> PayloadRead {
+    let objects = objects(p, default_object_type(code));
+    let plate = if kind == Kind::Plate || p.traffic_car.is_some() { plate(p) } else { None };
     PayloadRead {
         rule: [p.rule_name, p.name, p.region_name].into_iter().find_map(|v| v.and_then(first_text)),
-        time: payload_time(&p, tz),
+        time: payload_time(p, tz),
         event_id: p.event_id.or(p.rec_no).and_then(text),
         objects,
         plate,
-        counts: if kind == Kind::Counting { counts(&p) } else { None },
+        counts: if kind == Kind::Counting { counts(p) } else { None },
     }
 }
 
@@ -225,79 +249,41 @@ fn state_for(code: &str, state: Option<State>) -> Option<State> {
     }
 }
 
-fn record_json(code: &str, action: Option<&str>, index: Option<&str>, extra: &[(&str, &str)], data: DataRef) -> Value {
-    // The fixed keys go in from the greatest (`data`, `index`, `action`, `Code`) down: a map
-    // this small is one node, searched from its first key, so each insert compares one key.
-    let mut m = Map::new();
-    match data {
-        DataRef::Absent => {}
-        DataRef::Null => {
-            m.insert("data".to_owned(), Value::Null);
-        }
-        DataRef::Json(v) => {
-            m.insert("data".to_owned(), v);
-        }
-        DataRef::Invalid { raw, .. } => {
-            m.insert("data".to_owned(), Value::from(raw));
-        }
-    }
-    if let Some(i) = index {
-        let v = i.parse::<u64>().map_or_else(|_| Value::from(i), Value::from);
-        m.insert("index".to_owned(), v);
-    }
-    if let Some(a) = action {
-        m.insert("action".to_owned(), Value::from(a));
-    }
-    m.insert("Code".to_owned(), Value::from(code));
-    for &(k, v) in extra {
-        // The first of a repeated key wins (an extra key is never `data`: that key ends the
-        // head).
-        if !m.contains_key(k) {
-            m.insert(k.to_owned(), Value::from(v));
-        }
-    }
-    Value::Object(m)
-}
-
 /// Declares a struct of the members of a JSON object that normalisation reads, found in one
 /// pass over the object by [`of`](PayloadMembers::of): each the member of exactly that name,
 /// else the first (in the object's order) whose name matches without case, as [`get`] finds
-/// it, but without one lookup and one scan of the object per name.
+/// it ([`Pick`]), but without one lookup and one scan of the object per name.
 macro_rules! members {
-    ($(#[$meta:meta])* struct $name:ident { $($field:ident: $key:literal,)* }) => {
+    ($(#[$meta:meta])* struct $name:ident[$n:literal] { $($field:ident: $key:literal,)* }) => {
         $(#[$meta])*
-        #[derive(Default, Clone, Copy)]
-        struct $name<'v> {
-            $($field: Option<&'v Value>,)*
+        #[derive(Clone, Copy)]
+        struct $name<J> {
+            $($field: Option<J>,)*
         }
 
-        impl<'v> $name<'v> {
+        impl $name<()> {
             /// The names, in field order (no two equal without case: a member matches one).
-            #[cfg(test)]
-            const NAMES: &'static [&'static str] = &[$($key),*];
+            const NAMES: [&'static str; $n] = [$($key),*];
+        }
 
+        impl<'a, J: Json<'a>> $name<J> {
             /// The members found, in field order.
             #[cfg(test)]
-            fn values(&self) -> Vec<Option<&'v Value>> {
+            fn values(&self) -> Vec<Option<J>> {
                 vec![$(self.$field),*]
             }
 
-            fn of(m: &'v Map<String, Value>) -> Self {
-                let mut exact = Self::default();
-                let mut loose = Self::default();
-                for (k, v) in m {
-                    $(
-                        if k.len() == $key.len() && k.eq_ignore_ascii_case($key) {
-                            if k == $key {
-                                exact.$field = Some(v);
-                            } else if loose.$field.is_none() {
-                                loose.$field = Some(v);
-                            }
-                            continue;
-                        }
-                    )*
-                }
-                Self { $($field: exact.$field.or(loose.$field),)* }
+            /// The members of an object ([`Json::entries`]).
+            fn of(entries: impl Iterator<Item = (Cow<'a, str>, J)>) -> Self {
+                let mut pick = Pick::new();
+                pick.offer_all(&$name::NAMES, entries);
+                Self::from(pick.finish())
+            }
+
+            /// The members found by name, in [`NAMES`]($name::NAMES) order.
+            fn from(found: [Option<J>; $n]) -> Self {
+                let [$($field),*] = found;
+                Self { $($field,)* }
             }
         }
     };
@@ -305,7 +291,7 @@ macro_rules! members {
 
 members! {
     /// The members of a payload (`data=`) that normalisation reads.
-    struct PayloadMembers {
+    struct PayloadMembers[22] {
         rule_name: "RuleName",
         name: "Name",
         region_name: "RegionName",
@@ -334,7 +320,7 @@ members! {
 members! {
     /// The members of one target (`Object`, `Objects[i]`, `Faces[i]`, `Vehicle`) that
     /// normalisation reads.
-    struct ObjectMembers {
+    struct ObjectMembers[10] {
         object_type: "ObjectType",
         object_id: "ObjectID",
         humam_id: "HumamID",
@@ -348,40 +334,42 @@ members! {
     }
 }
 
-/// A member by name: exact first, then without case (`trafficCar/plateNumber` vary, §5).
-fn get<'v>(m: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
-    m.get(key).or_else(|| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+/// A member by name: exact first, then without case (`trafficCar/plateNumber` vary, §5), as
+/// a lookup in the object's `serde_json::Map` finds it ([`Pick`]).
+fn get<'a, J: Json<'a>>(m: J, key: &'static str) -> Option<J> {
+    let mut pick = Pick::new();
+    pick.offer_all(&[key], m.entries()?);
+    let [found] = pick.finish();
+    found
 }
 
 /// A non-empty string (trimmed, clipped) or a number, as text.
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(clip(s.trim(), MAX_TEXT)).filter(|s| !s.is_empty()).map(str::to_owned),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+fn text<'a, J: Json<'a>>(v: J) -> Option<String> {
+    if let Some(s) = v.as_str() {
+        return Some(clip(s.trim(), MAX_TEXT)).filter(|s| !s.is_empty()).map(str::to_owned);
     }
+    v.as_number().map(|n| n.to_string())
 }
 
 /// A finite number, or a string holding one.
-fn number(v: &Value) -> Option<f64> {
-    match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
+fn number<'a, J: Json<'a>>(v: J) -> Option<f64> {
+    match v.as_number() {
+        Some(n) => n.as_f64(),
+        None => v.as_str().and_then(|s| s.trim().parse().ok()),
     }
     .filter(|f: &f64| f.is_finite())
 }
 
 /// A string, or the first string of an array (`RegionName: ["Region1"]`).
-fn first_text(v: &Value) -> Option<String> {
-    match v {
-        Value::Array(a) => a.iter().find_map(text),
-        v => text(v),
+fn first_text<'a, J: Json<'a>>(v: J) -> Option<String> {
+    match v.elements() {
+        Some(mut a) => a.find_map(text),
+        None => text(v),
     }
 }
 
 /// The device time read from the payload.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 struct DeviceTime {
     /// The text as sent (part of the key).
     raw: Option<String>,
@@ -391,7 +379,7 @@ struct DeviceTime {
 
 /// `UTC` (Unix seconds, with `UTCMS` milliseconds) where non-zero; else `LocaleTime` in the
 /// device's zone; else only `PTS` for the key.
-fn payload_time(m: &PayloadMembers<'_>, tz: &TimeZone) -> DeviceTime {
+fn payload_time<'a, J: Json<'a>>(m: &PayloadMembers<J>, tz: &TimeZone) -> DeviceTime {
     if let Some(v) = m.utc
         && let Some(secs) = number(v).filter(|s| *s != 0.0)
     {
@@ -413,7 +401,7 @@ fn payload_time(m: &PayloadMembers<'_>, tz: &TimeZone) -> DeviceTime {
 /// [`payload_time`] of a payload.
 #[cfg(test)]
 fn device_time(m: &Map<String, Value>, tz: &TimeZone) -> DeviceTime {
-    payload_time(&PayloadMembers::of(m), tz)
+    payload_time(&PayloadMembers::of(entries_of(m)), tz)
 }
 
 /// `YYYY-MM-DD hh:mm:ss` (and the `MM-DD-YYYY` and `/` variants some firmware uses, §4), a
@@ -462,10 +450,17 @@ fn object_type(raw: &str) -> Option<String> {
 
 /// `[x1, y1, x2, y2]` in 0..8191 → 0..1. `None` for anything else, values beyond the space
 /// and boxes with no area (devices send zeros for "no box").
-fn bbox(v: &Value) -> Option<BBox> {
-    let a = v.as_array().filter(|a| a.len() == 4)?;
+fn bbox<'a, J: Json<'a>>(v: J) -> Option<BBox> {
+    let mut elements = v.elements()?;
+    let mut corners = [v; 4];
+    for c in &mut corners {
+        *c = elements.next()?;
+    }
+    if elements.next().is_some() {
+        return None;
+    }
     let mut raw = [0.0; 4];
-    for (r, v) in raw.iter_mut().zip(a) {
+    for (r, v) in raw.iter_mut().zip(corners) {
         *r = number(v).filter(|n| (0.0..=COORD_MAX + 1.0).contains(n))?;
     }
     if raw[0] == raw[2] || raw[1] == raw[3] {
@@ -475,7 +470,7 @@ fn bbox(v: &Value) -> Option<BBox> {
 }
 
 /// A confidence as 0..1 from Dahua's 0..100 (0 means "not given").
-fn confidence(v: &Value) -> Option<f64> {
+fn confidence<'a, J: Json<'a>>(v: J) -> Option<f64> {
     let c = number(v)?;
     if c <= 0.0 || c > 100.0 {
         None
@@ -486,9 +481,10 @@ fn confidence(v: &Value) -> Option<f64> {
     }
 }
 
-fn object(entry: &Map<String, Value>, default_type: Option<&str>) -> Option<Object> {
-    let e = ObjectMembers::of(entry);
-    let kind = e.object_type.and_then(Value::as_str).and_then(object_type);
+/// One target (an object: `Object`, an element of `Objects`, ...).
+fn object<'a, J: Json<'a>>(entry: J, default_type: Option<&str>) -> Option<Object> {
+    let e = ObjectMembers::of(entry.entries()?);
+    let kind = e.object_type.and_then(J::as_str).and_then(|t| object_type(&t));
     // The first id member present is the id, even when it is not usable.
     let id = [e.object_id, e.humam_id, e.human_id, e.vehicle_id, e.face_id, e.id].into_iter().find_map(|v| v);
     let id = id.and_then(text);
@@ -506,22 +502,20 @@ fn object(entry: &Map<String, Value>, default_type: Option<&str>) -> Option<Obje
 
 /// The targets: `Object` (IVS, one or a list), `object` (SMD), `Objects` (WizMind), `Faces`,
 /// the ANPR `Vehicle`, else a top-level `BoundingBox`.
-fn objects(m: &PayloadMembers<'_>, default_type: Option<&str>) -> Vec<Object> {
+fn objects<'a, J: Json<'a>>(m: &PayloadMembers<J>, default_type: Option<&str>) -> Vec<Object> {
     let mut out = Vec::new();
     let sources =
         [(m.object, default_type), (m.objects, default_type), (m.faces, Some("face")), (m.vehicle, Some("vehicle"))];
     for (value, default) in sources {
-        let entries: &[Value] = match value {
-            Some(Value::Object(o)) => {
-                let room = MAX_OBJECTS - out.len();
-                out.extend(object(o, default).into_iter().take(room));
-                continue;
-            }
-            Some(Value::Array(a)) => a,
-            _ => continue,
-        };
+        let Some(value) = value else { continue };
+        if value.is_object() {
+            let room = MAX_OBJECTS - out.len();
+            out.extend(object(value, default).into_iter().take(room));
+            continue;
+        }
+        let Some(entries) = value.elements() else { continue };
         let room = MAX_OBJECTS - out.len();
-        out.extend(entries.iter().filter_map(Value::as_object).filter_map(|e| object(e, default)).take(room));
+        out.extend(entries.filter(|e| e.is_object()).filter_map(|e| object(e, default)).take(room));
     }
     if out.is_empty()
         && let Some(b) = m.bounding_box.and_then(bbox)
@@ -538,18 +532,20 @@ fn objects(m: &PayloadMembers<'_>, default_type: Option<&str>) -> Vec<Object> {
 
 /// The plate read: `TrafficCar.PlateNumber`, the `Plate` object's `Text`, or
 /// `CurrentPlateInfo[0].Text`; vehicle attributes from `TrafficCar` and `Vehicle`.
-fn plate(m: &PayloadMembers<'_>) -> Option<Plate> {
-    let car = m.traffic_car.and_then(Value::as_object);
-    let car_text = |k: &str| car.and_then(|c| get(c, k)).and_then(text);
+fn plate<'a, J: Json<'a>>(m: &PayloadMembers<J>) -> Option<Plate> {
+    let car = m.traffic_car.filter(|c| c.is_object());
+    let car_text = |k: &'static str| car.and_then(|c| get(c, k)).and_then(text);
     let plate_object = match m.object {
-        Some(Value::Object(o)) => Some(o),
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(Value::as_object)
-            .find(|o| get(o, "ObjectType").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("Plate"))),
-        _ => None,
+        Some(o) if o.is_object() => Some(o),
+        Some(a) => a.elements().and_then(|mut a| {
+            a.find(|o| {
+                o.is_object()
+                    && get(*o, "ObjectType").and_then(J::as_str).is_some_and(|t| t.eq_ignore_ascii_case("Plate"))
+            })
+        }),
+        None => None,
     };
-    let current = m.current_plate_info.and_then(Value::as_array).and_then(|a| a.first()).and_then(Value::as_object);
+    let current = m.current_plate_info.and_then(J::elements).and_then(|mut a| a.next()).filter(|c| c.is_object());
     let plate_number = car_text("PlateNumber")
         .or_else(|| plate_object.and_then(|o| get(o, "Text")).and_then(text))
         .or_else(|| current.and_then(|c| get(c, "Text")).and_then(text))
@@ -559,8 +555,8 @@ fn plate(m: &PayloadMembers<'_>) -> Option<Plate> {
         .or_else(|| car.and_then(|c| get(c, "Confidence")))
         .and_then(number)
         .filter(|c| *c > 0.0 && *c <= 100.0);
-    let vehicle_obj = m.vehicle.and_then(Value::as_object);
-    let vehicle_text = |k: &str| vehicle_obj.and_then(|v| get(v, k)).and_then(text);
+    let vehicle_obj = m.vehicle.filter(|v| v.is_object());
+    let vehicle_text = |k: &'static str| vehicle_obj.and_then(|v| get(v, k)).and_then(text);
     let vehicle = Vehicle {
         kind: car_text("VehicleType").or_else(|| vehicle_text("Category")),
         color: car_text("VehicleColor").or_else(|| vehicle_text("MainColor")),
@@ -581,10 +577,10 @@ fn plate(m: &PayloadMembers<'_>) -> Option<Plate> {
 
 /// People-counting totals (`NumberStat`, `ManNumDetection`; no public capture, §5 (u)):
 /// `EnteredNumber`/`EnteredSubtotal.Total`, `ExitedNumber`/`ExitedSubtotal.Total`, `Number`.
-fn counts(m: &PayloadMembers<'_>) -> Option<Counts> {
-    let count = |v: &Value| number(v).filter(|n| *n >= 0.0 && *n < 1e15).map(|n| n as u64);
-    let sub = |flat: Option<&Value>, nested: Option<&Value>| {
-        flat.and_then(count).or_else(|| nested.and_then(Value::as_object).and_then(|s| get(s, "Total")).and_then(count))
+fn counts<'a, J: Json<'a>>(m: &PayloadMembers<J>) -> Option<Counts> {
+    let count = |v: J| number(v).filter(|n| *n >= 0.0 && *n < 1e15).map(|n| n as u64);
+    let sub = |flat: Option<J>, nested: Option<J>| {
+        flat.and_then(count).or_else(|| nested.and_then(|s| get(s, "Total")).and_then(count))
     };
     let c = Counts {
         enter: sub(m.entered_number, m.entered_subtotal),
@@ -633,6 +629,7 @@ fn key(p: &KeyParts<'_>) -> String {
 
 #[cfg(test)]
 mod unit_tests {
+    use proptest::prelude::*;
     use serde_json::json;
 
     use super::*;
@@ -682,10 +679,99 @@ mod unit_tests {
 
     #[test]
     fn member_names_are_distinct_without_case() {
-        for names in [PayloadMembers::NAMES, ObjectMembers::NAMES] {
+        for names in [&PayloadMembers::NAMES[..], &ObjectMembers::NAMES[..]] {
             for (i, a) in names.iter().enumerate() {
                 assert!(!names[i + 1..].iter().any(|b| a.eq_ignore_ascii_case(b)), "{a} twice");
             }
+        }
+    }
+
+    /// What normalisation reads from a payload: from its text as the decoder reads it (`None`
+    /// when the quick check leaves it to `serde_json`), and from the `serde_json::Value`.
+    fn read_both(raw: &str, code: &str) -> (Option<Option<PayloadRead>>, Result<Option<PayloadRead>, bool>) {
+        let tz = TimeZone::get("America/Bogota").unwrap();
+        let kind = kind_for_code(code);
+        let mut pick = Pick::new();
+        let quick = quick_read(raw, &PayloadMembers::NAMES, &mut pick)
+            .map(|object| object.then(|| read_payload(&PayloadMembers::from(pick.finish()), code, kind, &tz)));
+        if let Some(quick) = &quick {
+            // The members read in the check, as a second pass over the object reads them.
+            let again = quick_check(raw)
+                .then(|| RawJson(raw).entries().map(|e| read_payload(&PayloadMembers::of(e), code, kind, &tz)));
+            assert_eq!(again.as_ref(), Some(quick));
+        }
+        let value = serde_json::from_str::<Value>(raw).map_err(|e| e.is_eof());
+        let whole =
+            value.map(|v| v.as_object().map(|m| read_payload(&PayloadMembers::of(entries_of(m)), code, kind, &tz)));
+        (quick, whole)
+    }
+
+    /// Payloads made of the names normalisation reads (in several cases), repeated names and
+    /// values of every shape, pretty-printed or not.
+    fn payload() -> impl Strategy<Value = String> {
+        let names: Vec<String> = PayloadMembers::NAMES
+            .iter()
+            .chain(&ObjectMembers::NAMES)
+            .chain(&["Text", "Color", "Category", "MainColor", "Total", "Other"])
+            .chain(&["PlateNumber", "VehicleType", "VehicleColor", "Brand", "SubBrand", "Direction", "PlateColor"])
+            .flat_map(|n| [n.to_string(), n.to_ascii_lowercase(), n.to_ascii_uppercase()])
+            .collect();
+        let name = proptest::sample::select(names);
+        let leaf = prop_oneof![
+            Just("null".to_owned()),
+            Just("true".to_owned()),
+            Just("0".to_owned()),
+            Just("-0".to_owned()),
+            Just("87".to_owned()),
+            Just("-3.5".to_owned()),
+            Just("1e3".to_owned()),
+            Just("1660425993".to_owned()),
+            Just("43332082110.0".to_owned()),
+            Just("\"Plate\"".to_owned()),
+            Just("\"Human\"".to_owned()),
+            Just("\" 12 \"".to_owned()),
+            Just("\"a\\/b\\\"c\"".to_owned()),
+            Just("\"\\u0041\"".to_owned()),
+            Just("\"\"".to_owned()),
+            Just("\"2022-08-13 21:26:33\"".to_owned()),
+            Just("[1000, 2000, 3000, 4000]".to_owned()),
+            any::<u16>().prop_map(|n| n.to_string()),
+        ];
+        let value = leaf.prop_recursive(3, 32, 5, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(|v| format!("[{}]", v.join(","))),
+                proptest::collection::vec((name.clone(), inner), 0..6).prop_map(|m| {
+                    let m: Vec<String> = m.iter().map(|(k, v)| format!("\"{k}\" : {v}")).collect();
+                    format!("{{\n   {}\n}}", m.join(",\n   "))
+                }),
+            ]
+        });
+        value.prop_map(|v| if v.starts_with('{') { v } else { format!("{{\"Object\":{v}}}") })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn payloads_read_from_text_as_from_values(raw in payload()) {
+            for code in ["TrafficJunction", "NumberStat", "SmartMotionHuman", "FaceDetection", "X"] {
+                let (quick, whole) = read_both(&raw, code);
+                if let Some(quick) = quick {
+                    proptest::prop_assert_eq!(Ok(quick), whole, "{}", code);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sample_payloads_are_read_from_text() {
+        for raw in [
+            "{\n   \"Id\" : [ 0 ],\n   \"RegionName\" : [ \"Region1\" ],\n   \"SmartMotionEnable\" : true\n}",
+            "{\n   \"RegionName\" : [ \"Region1\" ],\n   \"WindowId\" : [ 0 ],\n   \"object\" : [\n      {\n         \"HumamID\" : 52599,\n         \"Rect\" : [ 2304, 736, 2752, 2944 ]\n      }\n   ]\n}",
+            "{ \"Objects\" : [ { \"BoundingBox\" : [ 2624, 4760, 3024, 6240 ], \"ObjectID\" : 42840, \"ObjectType\" : \"Human\", \"Source\" : 0.0 } ], \"PTS\" : 43332082110.0, \"UTC\" : 1660425993, \"UTCMS\" : 0 }",
+        ] {
+            let (quick, whole) = read_both(raw, "SmartMotionHuman");
+            assert_eq!(Ok(quick.expect("read from text")), whole);
         }
     }
 
@@ -698,11 +784,25 @@ mod unit_tests {
             json!({"BoundingBox": 1, "boundingbox": 2, "ObjectType": 3, "Confidence": 4, "humamid": 5, "FaceId": 6}),
         ];
         for m in maps {
-            let m = map(m);
-            let want: Vec<_> = PayloadMembers::NAMES.iter().map(|n| get(&m, n)).collect();
-            assert_eq!(PayloadMembers::of(&m).values(), want, "{m:?}");
-            let want: Vec<_> = ObjectMembers::NAMES.iter().map(|n| get(&m, n)).collect();
-            assert_eq!(ObjectMembers::of(&m).values(), want, "{m:?}");
+            let map = map(m.clone());
+            let lookup =
+                |n: &str| map.get(n).or_else(|| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v));
+            let want: Vec<_> = PayloadMembers::NAMES.iter().map(|n| lookup(n)).collect();
+            assert_eq!(PayloadMembers::of(entries_of(&map)).values(), want, "{m:?}");
+            assert_eq!(PayloadMembers::NAMES.map(|n| get(&m, n)).to_vec(), want, "{m:?}");
+            let want: Vec<_> = ObjectMembers::NAMES.iter().map(|n| lookup(n)).collect();
+            assert_eq!(ObjectMembers::of(entries_of(&map)).values(), want, "{m:?}");
+            // Read from the text too, every member repeated (a map keeps the last).
+            let text = m.to_string();
+            let doubled = format!("{}, {}", text.trim_end_matches('}'), text.trim_start_matches('{'));
+            let doubled = if map.is_empty() { text.clone() } else { doubled };
+            for raw in [&text, &doubled] {
+                let got: Vec<_> = PayloadMembers::of(RawJson(raw).entries().unwrap()).values();
+                let got: Vec<_> =
+                    got.into_iter().map(|v| v.map(|v| serde_json::from_str::<Value>(v.0).unwrap())).collect();
+                let want: Vec<_> = PayloadMembers::NAMES.iter().map(|n| lookup(n).cloned()).collect();
+                assert_eq!(got, want, "{raw}");
+            }
         }
     }
 

@@ -24,7 +24,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use super::scan::find_byte;
+use super::scan::{Positions, find_byte, same};
 
 /// Longest boundary token kept, in bytes (RFC 2046 allows 70).
 const MAX_TOKEN: usize = 200;
@@ -284,6 +284,16 @@ fn terminator_at(b: &[u8], token: &[u8]) -> Tri {
     }
 }
 
+/// Whether a line (`line`, up to the end of what has been looked at) may start a record:
+/// after blanks (` `, TAB, CR), a `c` of any case, or nothing yet. Never `false` for a line
+/// that the body reader takes for a `Code=` line.
+fn may_start_record(line: &[u8]) -> bool {
+    match line.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\r')) {
+        Some(b) => b.eq_ignore_ascii_case(&b'c'),
+        None => true,
+    }
+}
+
 /// Header-name bytes (`[A-Za-z0-9_-]`), as a table: names are scanned on every header line.
 const NAME_BYTES: [bool; 256] = {
     let mut t = [false; 256];
@@ -325,6 +335,15 @@ enum LineClass {
 /// how the stream was split into reads.
 fn classify(bytes: &[u8], complete: bool, token: &[u8]) -> LineClass {
     let line = if complete { &bytes[..bytes.len() - 1] } else { bytes };
+    // The usual headers, as every firmware spells them: what the checks below find for them.
+    if complete {
+        if line.starts_with(b"Content-Length:") {
+            return LineClass::Header(14);
+        }
+        if line.starts_with(b"Content-Type:") {
+            return LineClass::Header(12);
+        }
+    }
     if line.starts_with(b"Heartbeat") {
         return LineClass::Body;
     }
@@ -400,6 +419,10 @@ pub(super) struct RawPart {
     /// The body (trailing CR/LF removed) in `StreamParser::buf`; valid until the next
     /// [`StreamParser::feed`].
     body: Range<usize>,
+    /// `false` when no line of the body but the first can start a record (`Code=`, see
+    /// [`may_start_record`]): the body reader then looks at the first line only. Found while
+    /// the lines are looked at for a boundary anyway.
+    pub(super) record_lines: bool,
 }
 
 impl RawPart {
@@ -427,6 +450,8 @@ enum State {
         cand: Option<usize>,
         /// Where the search for the next LF resumes (relative to `pos`).
         scan: usize,
+        /// Whether a line after the first, among those looked at, may start a record.
+        record_lines: bool,
     },
 }
 
@@ -625,7 +650,8 @@ impl StreamParser {
                     _ => (PartEnd::EndOfStream, avail.min(self.limits.max_part)),
                 };
                 let body = self.pos..self.pos + len;
-                self.make_part(head, blank_line, end, body).map(Ok)
+                // Not every line may have been looked at.
+                self.make_part(head, blank_line, end, body, true).map(Ok)
             }
             State::Seek => {
                 if self.skip_line {
@@ -683,6 +709,19 @@ impl StreamParser {
             }
             return self.junk_line_done();
         }
+        if self.junk.is_none() && !line_by_line() {
+            // The empty lines after a body (each shorter than a line kept), dropped as the
+            // line-by-line steps below would drop them.
+            let avail = &self.buf[self.pos..];
+            let window = &avail[..avail.len().min(self.limits.max_header)];
+            let run = window.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(window.len());
+            if let Some(lf) = window[..run].iter().rposition(|&b| b == b'\n') {
+                self.pos += lf + 1;
+            }
+            if self.usual_head() {
+                return Step::Continue;
+            }
+        }
         let max_line = self.limits.max_header;
         let avail = &self.buf[self.pos..];
         let window = &avail[..avail.len().min(max_line + 1)];
@@ -737,6 +776,80 @@ impl StreamParser {
         self.junk_line(&line, i + 1);
         self.pos += i + 1;
         self.junk_line_done()
+    }
+
+    /// The head of a part as nearly every device sends it, read at once: `--<token>` (as
+    /// configured) and CRLF or LF, header lines that start `Content-Length:` or
+    /// `Content-Type:`, each complete, then an empty line (CRLF or LF), or no empty line and
+    /// a body that starts `Code=` or `Heartbeat` (V1). Leaves the parser where the
+    /// line-by-line steps (`step_seek`, `step_headers`) would: at the body, in
+    /// [`State::Body`]. `false`, nothing changed, for anything else, which those steps read.
+    fn usual_head(&mut self) -> bool {
+        let Some(token) = &self.token else { return false };
+        if self.junk.is_some() {
+            return false;
+        }
+        let avail = &self.buf[self.pos..];
+        let Some(rest) = avail.strip_prefix(b"--") else { return false };
+        let Some((t, rest)) = rest.split_at_checked(token.len()) else { return false };
+        if !same(t, token) {
+            return false;
+        }
+        let rest = rest.strip_prefix(b"\r").unwrap_or(rest);
+        let Some(rest) = rest.strip_prefix(b"\n") else { return false };
+        let mut at = avail.len() - rest.len();
+        let mut head = Head::new(self.offset());
+        let mut content_type = None;
+        let blank_line = loop {
+            let budget = self.limits.max_header.saturating_sub(head.header_bytes);
+            // The first line of a body that follows the headers at once (`classify` finds
+            // these prefixes enough, with or without the rest of the line, when the budget
+            // leaves room for them).
+            let rest = &avail[at..];
+            if (rest.starts_with(b"Code=") || rest.starts_with(b"Heartbeat")) && budget >= 9 {
+                break false;
+            }
+            // A line (without its LF) is read when its LF is within the header budget.
+            let window = &rest[..rest.len().min(budget + 1)];
+            let Some(lf) = find_byte(window, b'\n') else { return false };
+            let line = &window[..lf];
+            if line.is_empty() || line == b"\r" {
+                at += lf + 1;
+                break true;
+            }
+            let colon = if line.starts_with(b"Content-Length:") {
+                14
+            } else if line.starts_with(b"Content-Type:") {
+                12
+            } else {
+                return false;
+            };
+            let after = &line[colon + 1..];
+            let value = after.trim_ascii();
+            if colon == 14 {
+                head.content_length = parse_length(value);
+            } else {
+                head.content_type = true;
+                let start = at + colon + 1 + (after.len() - after.trim_ascii_start().len());
+                content_type = Some(start..start + value.len().min(MAX_TOKEN));
+            }
+            head.header_bytes += lf + 1;
+            at += lf + 1;
+        };
+        if let Some(v) = content_type {
+            let v = &self.buf[self.pos + v.start..self.pos + v.end];
+            if !same(self.content_type.as_bytes(), v) {
+                self.content_type.clear();
+                match std::str::from_utf8(v) {
+                    Ok(v) => self.content_type.push_str(v),
+                    Err(_) => self.content_type.push_str(&String::from_utf8_lossy(v)),
+                }
+            }
+        }
+        self.pos += at;
+        self.seen_boundary = true;
+        self.state = State::Body { head, blank_line, cand: Some(0), scan: 0, record_lines: false };
+        true
     }
 
     /// After a complete junk line: reports a run that reached the part limit, so a stream of
@@ -872,10 +985,13 @@ impl StreamParser {
                 } else if name == b"Content-Type" || name.eq_ignore_ascii_case(b"content-type") {
                     let v = &value[..value.len().min(MAX_TOKEN)];
                     head.content_type = true;
-                    self.content_type.clear();
-                    match std::str::from_utf8(v) {
-                        Ok(v) => self.content_type.push_str(v),
-                        Err(_) => self.content_type.push_str(&String::from_utf8_lossy(v)),
+                    // Usually what the part before sent: then already in place.
+                    if !same(self.content_type.as_bytes(), v) {
+                        self.content_type.clear();
+                        match std::str::from_utf8(v) {
+                            Ok(v) => self.content_type.push_str(v),
+                            Err(_) => self.content_type.push_str(&String::from_utf8_lossy(v)),
+                        }
                     }
                 }
                 head.header_bytes += len;
@@ -891,12 +1007,12 @@ impl StreamParser {
 
     fn start_body(&mut self, blank_line: bool) {
         let State::Headers(head) = std::mem::replace(&mut self.state, State::Seek) else { return };
-        self.state = State::Body { head, blank_line, cand: Some(0), scan: 0 };
+        self.state = State::Body { head, blank_line, cand: Some(0), scan: 0, record_lines: false };
     }
 
     fn step_body(&mut self) -> Step {
         let Some(token) = &self.token else { return Step::NeedMore };
-        let State::Body { head, cand, scan, .. } = &mut self.state else { return Step::NeedMore };
+        let State::Body { head, cand, scan, record_lines, .. } = &mut self.state else { return Step::NeedMore };
         let max_part = self.limits.max_part;
         let limit = match head.content_length {
             Some(n) if n <= max_part => n,
@@ -905,7 +1021,9 @@ impl StreamParser {
         let avail = &self.buf[self.pos..];
         let lim = avail.len().min(limit);
         // Terminators are looked for at line starts before `limit`: a boundary inside the
-        // declared length wins (V5); without a length the next one ends the body (V8).
+        // declared length wins (V5); without a length the next one ends the body (V8). The
+        // line breaks are found in one pass ([`Positions`]) from where the last search ended.
+        let mut breaks: Option<(Positions<'_>, usize)> = None;
         let found = loop {
             if let Some(p) = *cand {
                 if p >= lim {
@@ -917,13 +1035,18 @@ impl StreamParser {
                     Tri::No => {
                         *cand = None;
                         *scan = p;
+                        if p > 0 && !*record_lines {
+                            *record_lines = may_start_record(&avail[p..lim]);
+                        }
                     }
                 }
             }
-            match find_byte(&avail[*scan..lim], b'\n') {
+            let (lines, from) =
+                breaks.get_or_insert_with(|| (Positions::within(&avail[*scan..], lim - *scan, b'\n'), *scan));
+            match lines.next() {
                 Some(i) => {
-                    *cand = Some(*scan + i + 1);
-                    *scan += i + 1;
+                    *cand = Some(*from + i + 1);
+                    *scan = *from + i + 1;
                 }
                 None => {
                     *scan = lim;
@@ -945,10 +1068,10 @@ impl StreamParser {
         };
         let body = self.pos..self.pos + len;
         self.pos += len;
-        let State::Body { head, blank_line, .. } = std::mem::replace(&mut self.state, State::Seek) else {
+        let State::Body { head, blank_line, record_lines, .. } = std::mem::replace(&mut self.state, State::Seek) else {
             return Step::NeedMore;
         };
-        match self.make_part(head, blank_line, end, body) {
+        match self.make_part(head, blank_line, end, body, record_lines) {
             Some(part) => Step::Emit(Ok(part)),
             None => Step::Continue,
         }
@@ -956,7 +1079,14 @@ impl StreamParser {
 
     /// The part with its body's trailing CR/LF removed, counted; `None` (counted as an empty
     /// part) when nothing is left of the body.
-    fn make_part(&mut self, head: Head, blank_line: bool, end: PartEnd, mut body: Range<usize>) -> Option<RawPart> {
+    fn make_part(
+        &mut self,
+        head: Head,
+        blank_line: bool,
+        end: PartEnd,
+        mut body: Range<usize>,
+        record_lines: bool,
+    ) -> Option<RawPart> {
         while body.end > body.start && matches!(self.buf[body.end - 1], b'\r' | b'\n') {
             body.end -= 1;
         }
@@ -971,6 +1101,7 @@ impl StreamParser {
             blank_line,
             end,
             body,
+            record_lines,
         };
         self.stats.parts += 1;
         if part.is_truncated() {
@@ -978,6 +1109,21 @@ impl StreamParser {
         }
         Some(part)
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests: read every line between parts and in heads one by one (no
+    /// [`StreamParser::usual_head`]).
+    pub(super) static LINE_BY_LINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the quick paths between parts are off (tests compare with and without them).
+fn line_by_line() -> bool {
+    #[cfg(test)]
+    return LINE_BY_LINE.get();
+    #[cfg(not(test))]
+    false
 }
 
 /// `Content-Length` digits; an overflowing number reads as `usize::MAX` (over any limit).

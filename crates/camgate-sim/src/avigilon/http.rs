@@ -634,6 +634,16 @@ async fn handle(
 ) -> Result<Response, Infallible> {
     let stats = &shared.stats;
     Stats::add(&stats.requests, 1);
+    let now = stats.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    stats.max_in_flight.fetch_max(now, std::sync::atomic::Ordering::Relaxed);
+    // Counted down however the answer ends (the connection may drop mid-latency).
+    struct Leaving<'a>(&'a std::sync::atomic::AtomicU64);
+    impl Drop for Leaving<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    let _leaving = Leaving(&stats.in_flight);
     let path = req.uri().path().to_owned();
     stats.record(RequestRecord {
         method: req.method().to_string(),

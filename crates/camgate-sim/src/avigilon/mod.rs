@@ -201,6 +201,10 @@ pub struct Stats {
     pub delayed: AtomicU64,
     /// `GET /cameras` answered.
     pub camera_lists: AtomicU64,
+    /// Requests being answered right now (latency included).
+    pub in_flight: AtomicU64,
+    /// The most requests that were being answered at once.
+    pub max_in_flight: AtomicU64,
     requests_log: Mutex<Vec<RequestRecord>>,
 }
 

@@ -281,7 +281,7 @@ async fn short_code_list_filters() {
     let target = "/cgi-bin/eventManager.cgi?action=attach&codes=[VideoMotion,AlarmLocal]&heartbeat=5";
     let (mut s, head) = send(server.local_addr(), target, None).await;
     let (out, _) = decode_until(&mut s, &head, |o| events(o).len() >= 8).await;
-    assert!(events(&out).iter().all(|e| e.code == "VideoMotion" || e.code == "AlarmLocal"));
+    assert!(events(&out).iter().all(|e| e.code() == "VideoMotion" || e.code() == "AlarmLocal"));
     let by_code = server.stats().events_by_code();
     assert!(by_code.keys().all(|c| c == "VideoMotion" || c == "AlarmLocal"), "{by_code:?}");
     server.shutdown().await;
@@ -304,13 +304,13 @@ async fn framing_roundtrip(framing: Framing) {
     let sent = server.stats().events_on(0);
     assert!(sent.len() >= got.len(), "{framing:?}");
     for (g, e) in got.iter().zip(&sent) {
-        assert_eq!(g.code, e.code, "{framing:?}");
-        assert_eq!(g.action.as_deref(), Some(e.action.as_str()), "{framing:?}");
+        assert_eq!(g.code(), e.code, "{framing:?}");
+        assert_eq!(g.action(), Some(e.action.as_str()), "{framing:?}");
         assert_eq!(g.index, Some(e.index), "{framing:?}");
         assert_eq!(g.occurred_at.map(|t| t.as_second()), Some(e.utc), "{framing:?}");
         assert_eq!(g.data_error, None, "{framing:?}");
     }
-    let codes: std::collections::BTreeSet<&str> = got.iter().map(|e| e.code.as_str()).collect();
+    let codes: std::collections::BTreeSet<&str> = got.iter().map(|e| e.code()).collect();
     assert_eq!(codes.len(), EventCode::ALL.len(), "{framing:?}: {codes:?}");
     assert!(!out.iter().any(|o| matches!(o, Output::Unrecognised { .. })), "{framing:?}: {out:?}");
     server.shutdown().await;
@@ -458,13 +458,14 @@ async fn stamp_puts_the_send_time_in_every_event() {
         let (out, _) = decode_until(&mut s, &head, |o| events(o).len() >= EventCode::ALL.len()).await;
         let after = jiff::Timestamp::now().as_millisecond();
         for e in events(&out) {
-            assert_eq!(e.data_error, None, "{stamp}: {:?}", e.data);
-            let sent = &e.data["data"][SENT_MS_FIELD];
+            let data = e.data();
+            assert_eq!(e.data_error, None, "{stamp}: {data:?}");
+            let sent = &data["data"][SENT_MS_FIELD];
             if stamp {
-                let ms = sent.as_i64().unwrap_or_else(|| panic!("{:?}", e.data));
+                let ms = sent.as_i64().unwrap_or_else(|| panic!("{data:?}"));
                 assert!((before..=after).contains(&ms), "{before} <= {ms} <= {after}");
             } else {
-                assert!(sent.is_null(), "{:?}", e.data);
+                assert!(sent.is_null(), "{data:?}");
             }
         }
         server.shutdown().await;

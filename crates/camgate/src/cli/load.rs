@@ -157,13 +157,15 @@ pub fn describe(c: &Config, origin: &ConfigOrigin) -> String {
         let tls = if url.starts_with("https") && !a.verify_tls() { ", certificate NOT checked" } else { "" };
         let _ = writeln!(
             s,
-            "avigilon: {} at {url}: {cameras}, topics {:?}, every {} (lookback {}, {} at a time), active {:?}{tls}",
+            "avigilon: {} at {url}: {cameras}, topics {:?}, every {} (lookback {}, {} at a time per server), active {:?}{tls}",
             a.name, a.topics, a.poll_interval, a.lookback, a.concurrency, a.active
         );
+        let _ = writeln!(s, "history:  {}: {}", a.name, describe_history(a.history.as_deref(), !c.zone.is_empty()));
     }
     for z in &c.zone {
         let _ = writeln!(s, "zone:     {}", crate::occupancy::describe(z));
     }
+    s.push_str(&describe_schedule(c, jiff::Timestamp::now()));
     for sink in c.sinks() {
         let d = sink.delivery();
         let what = match &sink {
@@ -182,6 +184,124 @@ pub fn describe(c: &Config, origin: &ConfigOrigin) -> String {
         );
     }
     s
+}
+
+/// Which events of an `[[avigilon]]` site are kept as history.
+fn describe_history(filter: Option<&[camgate_core::config::matcher::Matcher]>, zones: bool) -> String {
+    let others = if zones {
+        "the others are only counted by the zones"
+    } else {
+        "the others are kept for de-duplication only (no [[zone]] counts them)"
+    };
+    match filter {
+        None => "every event".to_string(),
+        Some([]) => format!("no event (history = []); {others}"),
+        Some(list) => {
+            let any: Vec<String> = list.iter().map(|m| format!("({m})")).collect();
+            format!("events matching {}; {others}", any.join(" or "))
+        }
+    }
+}
+
+/// Windows listed one by one: those open now or starting from today (local) on, within
+/// this many days, at most [`SCHEDULE_LINES`] of them.
+const SCHEDULE_DAYS: i16 = 7;
+const SCHEDULE_LINES: usize = 10;
+
+/// The `[schedule]`, for `camgate check` (nothing without one): how many windows, the time
+/// zone, the sources polled only inside windows, and the windows of the coming days.
+fn describe_schedule(c: &Config, now: jiff::Timestamp) -> String {
+    use camgate_core::config::ActiveMode;
+    let mut s = String::new();
+    if c.schedule.file.is_none() && c.schedule.window.is_empty() {
+        return s;
+    }
+    let schedule = match c.schedule() {
+        Ok(schedule) => schedule,
+        Err(e) => {
+            let _ = writeln!(s, "schedule: cannot be read: {e}");
+            return s;
+        }
+    };
+    let tz = schedule.timezone().clone();
+    let zone = tz.iana_name().unwrap_or("UTC").to_owned();
+    let total = schedule.len();
+    let mut from = Vec::new();
+    if let Some(path) = &c.schedule.file {
+        from.push(format!("{} from {}", total - c.schedule.window.len(), path.display()));
+    }
+    if !c.schedule.window.is_empty() {
+        from.push(format!("{} from [[schedule.window]]", c.schedule.window.len()));
+    }
+    let gated: Vec<&str> =
+        c.avigilon.iter().filter(|a| a.active == ActiveMode::Schedule).map(|a| a.name.as_str()).collect();
+    let gated = if gated.is_empty() {
+        "no source is active = \"schedule\" (windows only tag events)".to_string()
+    } else {
+        format!("polled only inside a window: {}", gated.join(", "))
+    };
+    let _ = writeln!(
+        s,
+        "schedule: {total} window{} ({}), local times in {zone}; {gated}",
+        if total == 1 { "" } else { "s" },
+        from.join(", ")
+    );
+    // From the start of today (local) to the end of the horizon's last day.
+    let today = now.to_zoned(tz.clone()).date();
+    let day_start = |d: jiff::civil::Date| {
+        tz.to_ambiguous_timestamp(d.to_datetime(jiff::civil::Time::midnight())).compatible().unwrap_or(now)
+    };
+    let horizon_day = today.checked_add(jiff::Span::new().days(i64::from(SCHEDULE_DAYS))).unwrap_or(today);
+    let (start, horizon) = (day_start(today), day_start(horizon_day));
+    let windows = schedule.windows();
+    // Every window of today (also one that ended this morning, or is open since yesterday)
+    // and of the next days up to the horizon.
+    let shown: Vec<&camgate_core::schedule::Window> =
+        windows.iter().filter(|w| w.end > start && w.start < horizon).collect();
+    let later: Vec<&camgate_core::schedule::Window> = windows.iter().filter(|w| w.start >= horizon).collect();
+    let earlier = windows.iter().filter(|w| w.end <= start).count();
+    for w in shown.iter().take(SCHEDULE_LINES) {
+        let _ = writeln!(s, "window:   {}", describe_window(w, &tz, now));
+    }
+    let mut rest = Vec::new();
+    if shown.len() > SCHEDULE_LINES {
+        rest.push(format!("{} more before {horizon_day}", shown.len() - SCHEDULE_LINES));
+    }
+    if let Some(next) = later.first() {
+        let local = next.start.to_zoned(tz.clone());
+        rest.push(format!("{} from {horizon_day} on (the next: {:?} on {})", later.len(), next.name, local.date()));
+    }
+    if earlier > 0 {
+        rest.push(format!("{earlier} ended before today"));
+    }
+    if shown.is_empty() {
+        rest.insert(0, format!("none today or in the next {} days", SCHEDULE_DAYS - 1));
+    }
+    if !rest.is_empty() {
+        let _ = writeln!(s, "window:   ... {}", rest.join("; "));
+    }
+    s
+}
+
+/// `Concierto A: Sun 2026-05-17 18:00 - 02:00 next day (open now)`, in the schedule's zone.
+fn describe_window(w: &camgate_core::schedule::Window, tz: &jiff::tz::TimeZone, now: jiff::Timestamp) -> String {
+    use camgate_core::schedule::hhmm;
+    let (start, end) = (w.start.to_zoned(tz.clone()), w.end.to_zoned(tz.clone()));
+    let end_text = if end.date() == start.date() {
+        hhmm(end.time())
+    } else if start.date().tomorrow().is_ok_and(|d| d == end.date()) {
+        format!("{} next day", hhmm(end.time()))
+    } else {
+        format!("{} {}", end.date(), hhmm(end.time()))
+    };
+    let state = if w.contains(now) {
+        " (open now)"
+    } else if w.end <= now {
+        " (ended)"
+    } else {
+        ""
+    };
+    format!("{}: {} {} {} - {end_text}{state}", w.name, start.strftime("%a"), start.date(), hhmm(start.time()))
 }
 
 /// `http://host:port`, with an IPv6 address in brackets.
@@ -232,6 +352,94 @@ mod tests {
         let d = describe(&c, &ConfigOrigin::File("t.toml".into()));
         assert!(!d.contains("hunter2"), "{d}");
         assert!(d.contains("token required"), "{d}");
+    }
+
+    const SITE: &str = "[[avigilon]]\nname = \"estadio\"\nurl = \"https://192.0.2.60\"\nusername = \"u\"\npassword = \"p\"\nuser_nonce = \"n\"\nuser_key = \"k\"\ncameras = [\"c1\"]\n";
+
+    #[test]
+    fn describe_shows_each_sites_history_filter() {
+        let c = Config::from_toml(SITE, "t.toml").unwrap();
+        let d = describe(&c, &ConfigOrigin::File("t.toml".into()));
+        assert!(d.contains("history:  estadio: every event\n"), "{d}");
+        let text = format!(
+            "{SITE}history = [{{ name = {{ contains = \"PUERTA\" }} }}, {{ area = {{ regex = \"^sur$\" }}, activity = {{ equals = \"OBJECT_COUNTING_ENTER\" }} }}]\n"
+        );
+        let c = Config::from_toml(&text, "t.toml").unwrap();
+        let d = describe(&c, &ConfigOrigin::File("t.toml".into()));
+        assert!(
+            d.contains(
+                "history:  estadio: events matching (name contains \"PUERTA\") or (area matches \"^sur$\" and activity \
+                 equals \"OBJECT_COUNTING_ENTER\"); the others are kept for de-duplication only (no [[zone]] counts them)\n"
+            ),
+            "{d}"
+        );
+        let zone = "[[zone]]\nname = \"Norte\"\nenter = [{ name = { contains = \"ENTRADA\" } }]\n";
+        let c = Config::from_toml(&format!("{SITE}history = []\n{zone}"), "t.toml").unwrap();
+        let d = describe(&c, &ConfigOrigin::File("t.toml".into()));
+        assert!(
+            d.contains("history:  estadio: no event (history = []); the others are only counted by the zones\n"),
+            "{d}"
+        );
+    }
+
+    /// Daily windows `first..=last` of May 2026, 18:00 to 02:00 the next day.
+    fn may_windows(first: u32, last: u32) -> String {
+        (first..=last)
+            .map(|d| {
+                format!("[[schedule.window]]\ndate = \"2026-05-{d:02}\"\nname = \"Evento {d}\"\nstart = \"18:00\"\nend = \"02:00\"\n")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_schedule_shows_the_coming_week_and_counts_the_rest() {
+        let text =
+            format!("[site]\ntimezone = \"America/Bogota\"\n{}active = \"schedule\"\n{}", SITE, may_windows(1, 31));
+        let c = Config::from_toml(&text, "t.toml").unwrap();
+        // 2026-05-17 19:00 in Bogota (UTC-5), a Sunday.
+        let now: jiff::Timestamp = "2026-05-18T00:00:00Z".parse().unwrap();
+        let d = describe_schedule(&c, now);
+        let lines: Vec<&str> = d.lines().collect();
+        assert_eq!(
+            lines[0],
+            "schedule: 31 windows (31 from [[schedule.window]]), local times in America/Bogota; \
+             polled only inside a window: estadio"
+        );
+        // The one that ended this morning (02:00) is today's too.
+        assert_eq!(lines[1], "window:   Evento 16: Sat 2026-05-16 18:00 - 02:00 next day (ended)");
+        assert_eq!(lines[2], "window:   Evento 17: Sun 2026-05-17 18:00 - 02:00 next day (open now)");
+        assert_eq!(lines[3], "window:   Evento 18: Mon 2026-05-18 18:00 - 02:00 next day");
+        assert_eq!(lines[8], "window:   Evento 23: Sat 2026-05-23 18:00 - 02:00 next day");
+        assert_eq!(
+            lines[9],
+            "window:   ... 8 from 2026-05-24 on (the next: \"Evento 24\" on 2026-05-24); 15 ended before today"
+        );
+        assert_eq!(lines.len(), 10, "{d}");
+
+        // Open since yesterday, past midnight.
+        let d = describe_schedule(&c, "2026-05-18T06:30:00Z".parse().unwrap());
+        assert!(d.contains("\nwindow:   Evento 17: Sun 2026-05-17 18:00 - 02:00 next day (open now)\n"), "{d}");
+
+        // Long after the last window.
+        let now: jiff::Timestamp = "2026-07-01T12:00:00Z".parse().unwrap();
+        let d = describe_schedule(&c, now);
+        assert!(d.ends_with("window:   ... none today or in the next 6 days; 31 ended before today\n"), "{d}");
+
+        // Busy days: at most SCHEDULE_LINES windows, the rest counted.
+        let mut text = String::from("[site]\ntimezone = \"UTC\"\n");
+        for h in 0..24 {
+            text.push_str(&format!(
+                "[[schedule.window]]\ndate = \"2026-05-17\"\nname = \"Hora {h}\"\nstart = \"{h:02}:00\"\nend = \"{h:02}:30\"\n"
+            ));
+        }
+        let c = Config::from_toml(&text, "t.toml").unwrap();
+        let d = describe_schedule(&c, "2026-05-17T00:10:00Z".parse().unwrap());
+        assert!(d.starts_with("schedule: 24 windows (24 from [[schedule.window]]), local times in UTC; no source is active = \"schedule\""), "{d}");
+        assert_eq!(d.lines().filter(|l| l.starts_with("window:   Hora")).count(), SCHEDULE_LINES, "{d}");
+        assert!(d.contains("window:   Hora 0: Sun 2026-05-17 00:00 - 00:30 (open now)\n"), "{d}");
+        assert!(d.ends_with("window:   ... 14 more before 2026-05-24\n"), "{d}");
+        // Nothing without a schedule.
+        assert_eq!(describe_schedule(&Config::from_toml("", "t.toml").unwrap(), now), "");
     }
 
     #[test]

@@ -393,3 +393,298 @@ async fn a_batch_touching_many_periods_reads_and_writes_them_all() {
     assert_eq!(store.zone_history(None, 1000).await.unwrap().len(), 150);
     writer.close().await;
 }
+
+// ---- clamp_at_zero: the fold in event-time order, whatever order events arrive in ----
+
+/// `NORTE` plus an unclamped copy counting the same events.
+fn norte_and_libre(extra: &str) -> String {
+    format!(
+        "{NORTE}{extra}\n[[zone]]\nname = \"Libre\"\nclamp_at_zero = false\n\
+         enter = [{{ name = {{ contains = \"AFORO ENTRADA PARQUEADERO NORTE\" }} }}]\n\
+         exit = [{{ name = {{ contains = \"AFORO SALIDA PARQUEADERO NORTE\" }} }}]\n"
+    )
+}
+
+/// `secs` seconds after 2026-05-17T20:00:00Z.
+fn time(secs: i64) -> Timestamp {
+    Timestamp::from_second(1_779_048_000 + secs).unwrap()
+}
+
+/// `e` at [`time`]`(secs)`.
+fn at_s(mut e: Event, secs: i64) -> Event {
+    e.occurred_at = Some(time(secs));
+    e
+}
+
+/// The clamped count of `steps` (`(event time, seq, enter - exit)`) folded in (time, seq)
+/// order: what camgate must show whatever order they arrived in.
+fn clamped_fold(steps: &[(i64, u64, i64)]) -> i64 {
+    let mut sorted = steps.to_vec();
+    sorted.sort_unstable_by_key(|&(t, seq, _)| (t, seq));
+    sorted.iter().fold(0, |count, &(_, _, d)| (count + d).max(0))
+}
+
+/// `zone_steps` of `zone`, in (at_us, seq) order: `(at_us, seq, delta, count_after)`.
+async fn stored_steps(dir: &std::path::Path, zone: &str) -> Vec<(i64, i64, i64, i64)> {
+    use sqlx::Connection;
+    let mut db =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}", dir.join("camgate.db").display())).await.unwrap();
+    sqlx::query_as("SELECT at_us, seq, delta, count_after FROM zone_steps WHERE zone = ? ORDER BY at_us, seq")
+        .bind(zone)
+        .fetch_all(&mut db)
+        .await
+        .unwrap()
+}
+
+/// Every stored step's `count_after` is the clamped fold up to it.
+fn assert_steps_consistent(steps: &[(i64, i64, i64, i64)]) {
+    let mut count = 0;
+    for (i, &(at, seq, delta, after)) in steps.iter().enumerate() {
+        count = if at == i64::MIN { after } else { (count + delta).max(0) };
+        assert_eq!(after, count, "step {i} ({at}, {seq}) of {steps:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_exit_stored_before_its_entry_counts_in_event_time_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, writer, ..) = open(dir.path(), &config(&norte_and_libre(""))).await;
+    // The exit at :05 is delivered a cycle before the entry at :00 it followed.
+    store.append(at_s(exit("x"), 5)).await.unwrap();
+    let z = one(&store, None, now()).await;
+    assert_eq!((z.count, z.entries, z.exits), (0, 0, 1), "clamped for now: its entry is unknown");
+    store.append(at_s(enter("e"), 0)).await.unwrap();
+    let zones = store.zones(None, None, now()).await.unwrap();
+    assert_eq!((zones[0].count, zones[0].entries, zones[0].exits), (0, 1, 1), "in event time: 1, then 0");
+    assert_eq!(zones[0].last_seq, Some(2));
+    assert_eq!(zones[1].count, 0, "unclamped: entries - exits");
+    // The same in one batch, stored exit first.
+    store.append_many(vec![at_s(exit("x2"), 9), at_s(enter("e2"), 8), at_s(enter("e3"), 10)]).await.unwrap();
+    let z = one(&store, None, now()).await;
+    assert_eq!((z.count, z.entries, z.exits), (1, 3, 2));
+    // Equal times: the order stored (seq) decides, so this exit is swallowed.
+    store.append_many(vec![at_s(exit("x3"), 20), at_s(exit("x4"), 20), at_s(enter("e4"), 20)]).await.unwrap();
+    let z = one(&store, None, now()).await;
+    assert_eq!((z.count, z.entries, z.exits), (1, 4, 4), "1, 0, 0 (clamped), 1");
+    writer.close().await;
+    drop(store);
+    let steps = stored_steps(dir.path(), "Norte").await;
+    assert_eq!(steps.len(), 8, "one step per counted event: {steps:?}");
+    assert_steps_consistent(&steps);
+    assert!(stored_steps(dir.path(), "Libre").await.is_empty(), "no steps without the clamp");
+}
+
+/// An event that is an entry (`delta` 1), an exit (-1) or both (0), at `secs`.
+fn step_event(key: &str, delta: i64, secs: i64) -> Event {
+    let e = match delta {
+        1 => enter(key),
+        -1 => exit(key),
+        _ => avigilon(key, "AFORO ENTRADA PARQUEADERO NORTE / AFORO SALIDA PARQUEADERO NORTE"),
+    };
+    at_s(e, secs)
+}
+
+/// Append `(key, delta, secs)` in one batch; the steps it counted, as `(µs, seq, delta)`.
+async fn deliver(store: &Store, batch: &[(String, i64, i64)]) -> Vec<(i64, u64, i64)> {
+    let out = store.append_many(batch.iter().map(|(k, d, t)| step_event(k, *d, *t)).collect()).await.unwrap();
+    batch
+        .iter()
+        .zip(out)
+        .filter_map(|((_, d, t), o)| match o {
+            Appended::New(seq) => Some((time(*t).as_microsecond(), seq, *d)),
+            Appended::Duplicate => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_late_event_in_a_long_sequence_refolds_what_follows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(&norte_and_libre(""));
+    let (store, writer, ..) = open(dir.path(), &c).await;
+    // 300 events 10 s apart, the count going up and down and reaching 0 now and then.
+    let delta = |i: i64| if (i / 7) % 3 == 2 || i % 5 == 4 { -1 } else { 1 };
+    let mut counted = Vec::new();
+    for chunk in (0..300i64).collect::<Vec<_>>().chunks(25) {
+        let batch: Vec<_> = chunk.iter().map(|&i| (format!("k{i}"), delta(i), i * 10)).collect();
+        counted.extend(deliver(&store, &batch).await);
+    }
+    let z = one(&store, None, now()).await;
+    assert_eq!(z.count, clamped_fold(&counted));
+    // Late: an exit before everything, then one exit and two entries in the middle, in one
+    // batch with an event after the latest.
+    for batch in [
+        vec![("late0".to_string(), -1, -5)],
+        vec![
+            ("late1".into(), -1, 1_205),
+            ("late2".into(), 1, 1_495),
+            ("new".into(), 1, 5_000),
+            ("late3".into(), 1, 15),
+        ],
+    ] {
+        counted.extend(deliver(&store, &batch).await);
+        let z = one(&store, None, now()).await;
+        assert_eq!(z.count, clamped_fold(&counted), "after {batch:?}");
+        assert_eq!(
+            store.zones(None, Some("Libre"), now()).await.unwrap()[0].count,
+            counted.iter().map(|s| s.2).sum::<i64>()
+        );
+    }
+    // A restart: the steps are persisted, a late event still refolds.
+    writer.close().await;
+    drop(store);
+    let (store, writer, ..) = open(dir.path(), &c).await;
+    counted.extend(deliver(&store, &[("late4".into(), -1, 995)]).await);
+    // And what comes again is a duplicate, not counted.
+    assert!(deliver(&store, &[("late4".into(), -1, 995), ("k3".into(), 1, 30)]).await.is_empty());
+    let z = one(&store, None, now()).await;
+    assert_eq!((z.count, z.entries + z.exits), (clamped_fold(&counted), counted.len() as i64));
+    writer.close().await;
+    drop(store);
+    let steps = stored_steps(dir.path(), "Norte").await;
+    assert_eq!(steps.len(), counted.len());
+    assert_steps_consistent(&steps);
+}
+
+#[tokio::test]
+async fn a_late_event_decides_the_alarm_on_the_refolded_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, writer, ..) = open(dir.path(), &config(&format!("{NORTE}capacity = 3\nrecover_below = 50\n"))).await;
+    let mut counted = deliver(&store, &[("e1".into(), 1, 1), ("e2".into(), 1, 2), ("e3".into(), 1, 3)]).await;
+    counted.extend(deliver(&store, &[("x10".into(), -1, 10)]).await);
+    let a = alarms(&store).await;
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].event.data.as_ref().unwrap()["cause"]["seq"].as_u64(), Some(counted[2].1));
+    // Late: an exit at 5 s. In event time 1, 2, 3, 2, 1: below 50 % of 3.
+    let late = deliver(&store, &[("x5".into(), -1, 5), ("e20".into(), 1, 20)]).await;
+    let a = alarms(&store).await;
+    assert_eq!(a.len(), 2, "recovered on the refolded count, then 2 again is not 3");
+    let data = a[1].event.data.as_ref().unwrap();
+    assert_eq!(a[1].event.code.as_deref(), Some(CAPACITY_RECOVERED));
+    assert_eq!((data["count"].as_i64(), data["cause"]["seq"].as_u64()), (Some(1), Some(late[0].1)));
+    assert_eq!(a[1].event.key, format!("zone:Norte:all:{CAPACITY_RECOVERED}:{}", late[0].1));
+    assert_eq!(a[1].event.occurred_at, Some(time(5)), "the cause's time");
+    let z = one(&store, None, now()).await;
+    assert_eq!((z.count, z.over_capacity), (2, false));
+    writer.close().await;
+}
+
+#[tokio::test]
+async fn a_row_counted_without_steps_gets_a_baseline() {
+    // Counted by a zone without the clamp (as a store from before the steps were kept
+    // would be): its counts stay, as if before every event counted from then on.
+    let dir = tempfile::tempdir().unwrap();
+    let (store, writer, ..) = open(dir.path(), &config(&format!("{NORTE}clamp_at_zero = false\n"))).await;
+    deliver(&store, &[("a".into(), 1, 100), ("b".into(), 1, 110), ("c".into(), -1, 120)]).await;
+    writer.close().await;
+    drop(store);
+    let clamped = config(NORTE);
+    let (store, writer, ..) = open(dir.path(), &clamped).await;
+    deliver(&store, &[("d".into(), 1, 20), ("e".into(), -1, 30)]).await; // 1, 2, 1 (time before the baseline's events does not matter)
+    deliver(&store, &[("f".into(), -1, 25)]).await; // late: 1, 2, 1, 0
+    let z = one(&store, None, now()).await;
+    assert_eq!((z.count, z.entries, z.exits), (0, 3, 3));
+    writer.close().await;
+    drop(store);
+    let steps = stored_steps(dir.path(), "Norte").await;
+    assert_eq!(steps.iter().map(|s| s.3).collect::<Vec<_>>(), [1, 2, 1, 0]);
+    assert_steps_consistent(&steps);
+
+    // Without the clamp again, then with it: the old steps are stale and replaced.
+    let (store, writer, ..) = open(dir.path(), &config(&format!("{NORTE}clamp_at_zero = false\n"))).await;
+    deliver(&store, &[("g".into(), -1, 40), ("h".into(), 1, 50), ("i".into(), 1, 60)]).await;
+    assert_eq!(one(&store, None, now()).await.count, 1);
+    writer.close().await;
+    drop(store);
+    let (store, writer, ..) = open(dir.path(), &clamped).await;
+    deliver(&store, &[("j".into(), -1, 70)]).await;
+    deliver(&store, &[("k".into(), -1, 65)]).await; // late: 1, 0, 0
+    assert_eq!(one(&store, None, now()).await.count, 0);
+    writer.close().await;
+    drop(store);
+    let steps = stored_steps(dir.path(), "Norte").await;
+    assert_eq!(steps.iter().map(|s| s.3).collect::<Vec<_>>(), [1, 0, 0]);
+}
+
+mod fold_model {
+    use proptest::prelude::*;
+    use proptest::sample::Index;
+
+    use super::*;
+
+    /// Events (`delta`, time in s; few distinct times, so many ties), delivered in the
+    /// order generated (unrelated to their times) in batches of the sizes generated, with
+    /// some keys sent again.
+    fn run(events: Vec<(i64, i64)>, batches: Vec<usize>, again: Vec<(Index, Index)>, restart_after: Index) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let c = config(&norte_and_libre("capacity = 4\nrecover_below = 60"));
+            let (mut store, mut writer, ..) = open(dir.path(), &c).await;
+            let keyed: Vec<(String, i64, i64)> =
+                events.iter().enumerate().map(|(i, &(d, t))| (format!("k{i}"), d, t)).collect();
+            let mut batched: Vec<Vec<(String, i64, i64)>> = Vec::new();
+            let mut rest = keyed.as_slice();
+            for &n in batches.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (b, r) = rest.split_at(n.min(rest.len()));
+                batched.push(b.to_vec());
+                rest = r;
+            }
+            // Copies: an event already sent (or sent in this batch) sent again.
+            let ends: Vec<usize> = (0..batched.len()).map(|b| batched[..=b].iter().map(Vec::len).sum()).collect();
+            for (b, e) in &again {
+                let b = b.index(batched.len());
+                let upto = ends[b];
+                let copy = keyed[e.index(upto)].clone();
+                batched[b].push(copy);
+            }
+            let restart = restart_after.index(batched.len());
+            let mut counted = Vec::new();
+            for (i, batch) in batched.iter().enumerate() {
+                counted.extend(deliver(&store, batch).await);
+                if i == restart {
+                    writer.close().await;
+                    drop(store);
+                    (store, writer, ..) = open(dir.path(), &c).await;
+                }
+            }
+            assert_eq!(counted.len(), events.len(), "each key counted once");
+            let zones = store.zones(None, None, now()).await.unwrap();
+            let (norte, libre) = (&zones[0], &zones[1]);
+            let entries = events.iter().filter(|e| e.0 >= 0).count() as i64;
+            let exits = events.iter().filter(|e| e.0 <= 0).count() as i64;
+            assert_eq!((norte.count, norte.entries, norte.exits), (clamped_fold(&counted), entries, exits));
+            assert_eq!((libre.count, libre.entries, libre.exits), (entries - exits, entries, exits));
+            // The alarm state fits the final count, and the alarms alternate.
+            assert!(norte.count < 4 || norte.over_capacity, "{norte:?}");
+            assert!(!norte.over_capacity || norte.count * 100 >= 4 * 60, "{norte:?}");
+            let codes: Vec<String> = alarms(&store).await.iter().map(|a| a.event.code.clone().unwrap()).collect();
+            for (i, code) in codes.iter().enumerate() {
+                assert_eq!(code, if i % 2 == 0 { CAPACITY_EXCEEDED } else { CAPACITY_RECOVERED }, "{codes:?}");
+            }
+            assert_eq!(codes.len() % 2 == 1, norte.over_capacity, "{codes:?}");
+            writer.close().await;
+            drop(store);
+            let steps = stored_steps(dir.path(), "Norte").await;
+            assert_eq!(steps.len(), events.len());
+            assert_steps_consistent(&steps);
+        });
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_clamped_count_is_the_fold_in_event_time_order(
+            events in prop::collection::vec((prop_oneof![3 => Just(1i64), 3 => Just(-1i64), 1 => Just(0i64)], 0i64..60), 1..150),
+            batches in prop::collection::vec(1usize..40, 1..10),
+            again in prop::collection::vec((any::<Index>(), any::<Index>()), 0..8),
+            restart_after in any::<Index>(),
+        ) {
+            run(events, batches, again, restart_after);
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! The `jsonl` sink: one event JSON per line, to a file or standard output, flushed per batch.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -39,7 +40,7 @@ impl JsonlSink {
 }
 
 impl Sink for JsonlSink {
-    fn deliver<'a>(&'a mut self, events: &'a [StoredEvent]) -> BoxFuture<'a, Result<(), SinkError>> {
+    fn deliver<'a>(&'a mut self, events: &'a [Arc<StoredEvent>]) -> BoxFuture<'a, Result<(), SinkError>> {
         Box::pin(async move {
             self.buf.clear();
             for e in events {

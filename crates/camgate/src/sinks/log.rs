@@ -1,6 +1,7 @@
 //! The `log` sink: one human line per event through `tracing`.
 
 use std::fmt::Write;
+use std::sync::Arc;
 
 use camgate_core::Event;
 use futures::future::BoxFuture;
@@ -91,7 +92,7 @@ impl std::fmt::Display for Quoted<'_> {
 }
 
 impl Sink for LogSink {
-    fn deliver<'a>(&'a mut self, events: &'a [StoredEvent]) -> BoxFuture<'a, Result<(), SinkError>> {
+    fn deliver<'a>(&'a mut self, events: &'a [Arc<StoredEvent>]) -> BoxFuture<'a, Result<(), SinkError>> {
         Box::pin(async move {
             for e in events {
                 if e.seq == 0 {

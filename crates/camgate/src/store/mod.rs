@@ -4,6 +4,7 @@
 //! answer only after the transaction committed; one writer task groups concurrent appends
 //! into one transaction (group commit). Sinks read after their own cursor and advance it.
 
+mod checkpoint;
 mod images;
 mod writer;
 
@@ -18,11 +19,11 @@ use jiff::Timestamp;
 use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::Bus;
+use crate::bus::{Bus, Committed};
 use crate::metrics::Metrics;
 use crate::occupancy::{self, Occupancy};
 
@@ -122,6 +123,8 @@ pub struct StoreOptions {
     pub queue: usize,
     pub synchronous: Synchronous,
     pub max_size: Option<u64>,
+    /// WAL bytes above which writes are held for a moment so that the WAL starts over.
+    pub wal_max: u64,
     /// The zones counted in the write transaction (`None`: no zones, nothing to do).
     pub occupancy: Option<Arc<Occupancy>>,
     /// The scheduled windows: every event appended inside one gets its name as `schedule`
@@ -139,6 +142,7 @@ impl StoreOptions {
             queue: c.store.queue,
             synchronous: c.store.synchronous,
             max_size: c.store.max_size.map(|s| s.get()),
+            wal_max: c.store.wal_max.get(),
             occupancy: Occupancy::from_config(c),
             // The configuration was validated with the same schedule; an error here means
             // the legacy file changed since, which the start-up of the sources reports.
@@ -157,29 +161,51 @@ impl StoreOptions {
             queue: 16_384,
             synchronous: Synchronous::Normal,
             max_size: None,
+            wal_max: 1_000_000_000,
             occupancy: None,
             schedule: None,
         }
     }
 }
 
-/// A prepared write for the writer task.
-pub(crate) struct PreparedEvent {
+/// An event ready for [`Store::append_prepared`]: tagged with its schedule window and
+/// serialised, once ([`Store::prepare`]). Lets a source do that work in its own tasks, while
+/// it waits for the network, rather than in the one write.
+pub struct PreparedEvent {
     event: Event,
     json: String,
+    /// Kept as history (read back by the API, sinks, the live stream); `false`: stored for
+    /// its key and the zones only (an `[[avigilon]]` site's `history` filter).
+    history: bool,
+}
+
+impl PreparedEvent {
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+
+    /// The event's JSON, as it will be stored.
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+
+    pub fn is_history(&self) -> bool {
+        self.history
+    }
 }
 
 pub(crate) enum WriteOp {
     Append { events: Vec<PreparedEvent>, reply: oneshot::Sender<Result<Vec<Appended>, StoreError>> },
     DeadLetter { letter: DeadLetter, reply: oneshot::Sender<Result<(), StoreError>> },
     SetCursor { sink: String, seq: u64, reply: oneshot::Sender<Result<(), StoreError>> },
-    SetSourceCursor { source: String, key: String, value: String, reply: oneshot::Sender<Result<(), StoreError>> },
+    SetSourceCursors { source: String, cursors: Vec<(String, String)>, reply: oneshot::Sender<Result<(), StoreError>> },
 }
 
 impl WriteOp {
     fn weight(&self) -> usize {
         match self {
             WriteOp::Append { events, .. } => events.len(),
+            WriteOp::SetSourceCursors { cursors, .. } => cursors.len().max(1),
             _ => 1,
         }
     }
@@ -192,6 +218,8 @@ struct Inner {
     images: ImageStore,
     occupancy: Option<Arc<Occupancy>>,
     schedule: Option<Arc<camgate_core::schedule::Schedule>>,
+    /// The writer publishes committed events here.
+    bus: Bus,
 }
 
 /// A handle to the store; cheap to clone.
@@ -233,6 +261,10 @@ fn connect_options(o: &StoreOptions) -> SqliteConnectOptions {
             Synchronous::Full => SqliteSynchronous::Full,
         })
         .busy_timeout(Duration::from_secs(10))
+        // Statement journals (each multi-row INSERT has one) and other temporary data in
+        // memory: otherwise SQLite creates, writes and deletes a temporary file on disk in
+        // nearly every write transaction.
+        .pragma("temp_store", "memory")
 }
 
 impl Store {
@@ -262,15 +294,28 @@ impl Store {
                 .await
                 .map_err(StoreError::from_sqlx)?;
         }
-        // Checkpoints are done by a task of their own (below), not inside the writer's commits,
-        // where each one stalled the commit that crossed the threshold.
+        // Checkpoints are done by a task of their own (checkpoint.rs), not inside the writer's
+        // commits, where each one stalled the commit that crossed the threshold.
         sqlx::query("PRAGMA wal_autocheckpoint = 0").execute(&mut conn).await.map_err(StoreError::from_sqlx)?;
-        let mut checkpoint_conn =
-            SqliteConnection::connect_with(&connect_options(&o)).await.map_err(StoreError::from_sqlx)?;
-        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
-            .fetch_one(&mut conn)
+        // A WAL that grew past twice `wal_max` (while a reader kept it from starting over) is
+        // cut back to that size when it starts over.
+        sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA journal_size_limit = {}", o.wal_max.saturating_mul(2))))
+            .execute(&mut conn)
             .await
             .map_err(StoreError::from_sqlx)?;
+        let page_size: i64 =
+            sqlx::query_scalar("PRAGMA page_size").fetch_one(&mut conn).await.map_err(StoreError::from_sqlx)?;
+        let checkpoint_conn =
+            SqliteConnection::connect_with(&connect_options(&o).busy_timeout(checkpoint::READERS_WAIT))
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        // The head is the last history event: readers never see the others.
+        let head: i64 = sqlx::query_scalar(
+            "SELECT COALESCE((SELECT seq FROM events WHERE history = 1 ORDER BY seq DESC LIMIT 1), 0)",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .map_err(StoreError::from_sqlx)?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
@@ -281,28 +326,17 @@ impl Store {
         let (tx, rx) = mpsc::channel(o.queue);
         let close = CancellationToken::new();
         let stop_checkpoints = CancellationToken::new();
-        let checkpointer = {
-            let close = stop_checkpoints.clone();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tokio::select! {
-                        _ = tick.tick() => {}
-                        () = close.cancelled() => break,
-                    }
-                    // PASSIVE: copies what no reader still needs, never waits for the writer.
-                    if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut checkpoint_conn).await {
-                        tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
-                    }
-                }
-                // The writer has stopped (it is closed first): fold the WAL back in.
-                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut checkpoint_conn).await {
-                    tracing::warn!(error = %e, "final WAL checkpoint failed; the WAL is replayed at the next start");
-                }
-                let _ = checkpoint_conn.close().await;
-            })
-        };
+        let gate = Arc::new(tokio::sync::Mutex::new(()));
+        let checkpointer = tokio::spawn(
+            checkpoint::Checkpointer {
+                conn: checkpoint_conn,
+                gate: gate.clone(),
+                wal_max: o.wal_max,
+                page_size: page_size.max(512) as u64,
+                metrics: metrics.clone(),
+            }
+            .run(stop_checkpoints.clone()),
+        );
         let task = tokio::spawn(
             writer::Writer {
                 conn,
@@ -311,8 +345,9 @@ impl Store {
                 batch_max: o.batch_max,
                 linger: o.batch_linger,
                 metrics,
-                bus,
+                bus: bus.clone(),
                 occupancy: o.occupancy.clone(),
+                gate,
             }
             .run(close.clone()),
         );
@@ -324,6 +359,7 @@ impl Store {
                 images: ImageStore::new(&o.data_dir),
                 occupancy: o.occupancy,
                 schedule: o.schedule,
+                bus,
             }),
         };
         Ok((store, Writer { close, task, stop_checkpoints, checkpointer }))
@@ -336,26 +372,42 @@ impl Store {
 
     /// Append several events in one write; the outcomes come back in the same order.
     pub async fn append_many(&self, events: Vec<Event>) -> Result<Vec<Appended>, StoreError> {
+        self.append_marked(events.into_iter().map(|e| (e, true)).collect()).await
+    }
+
+    /// [`append_many`](Self::append_many) with each event marked whether it is kept as
+    /// history (`true`). An event that is not is stored all the same, so its key makes a
+    /// later copy a duplicate and the zones count it in this write, exactly once; but no
+    /// reader sees it: not [`read_after`](Self::read_after) (the API, sinks, `camgate
+    /// events`), the live bus or [`head`](Self::head). Its outcome is `New(seq)` as usual.
+    pub async fn append_marked(&self, events: Vec<(Event, bool)>) -> Result<Vec<Appended>, StoreError> {
+        let events =
+            events.into_iter().map(|(event, history)| self.prepare(event, history)).collect::<Result<Vec<_>, _>>()?;
+        self.append_prepared(events).await
+    }
+
+    /// Tag `event` with its schedule window and serialise it, for
+    /// [`append_prepared`](Self::append_prepared); `history` as in
+    /// [`append_marked`](Self::append_marked).
+    pub fn prepare(&self, mut event: Event, history: bool) -> Result<PreparedEvent, StoreError> {
+        // Every source's events: tagged with the window they fall in (occurred_at, else
+        // received_at), before the zones count them by it.
+        if let Some(s) = self.inner.schedule.as_deref() {
+            crate::schedule::tag(s, &mut event);
+        }
+        match serde_json::to_string(&event) {
+            Ok(json) => Ok(PreparedEvent { event, json, history }),
+            // Only a non-finite number can fail here; parsers and ingest refuse them.
+            Err(e) => Err(StoreError::Database(format!("event {} cannot be written as JSON: {e}", event.key))),
+        }
+    }
+
+    /// Append events [`prepare`](Self::prepare)d before, in one write; the outcomes come
+    /// back in the same order.
+    pub async fn append_prepared(&self, events: Vec<PreparedEvent>) -> Result<Vec<Appended>, StoreError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let schedule = self.inner.schedule.as_deref();
-        let events = events
-            .into_iter()
-            .map(|mut event| {
-                // Every source's events: tagged with the window they fall in (occurred_at,
-                // else received_at), before the zones count them by it.
-                if let Some(s) = schedule {
-                    crate::schedule::tag(s, &mut event);
-                }
-                event
-            })
-            .map(|event| match serde_json::to_string(&event) {
-                Ok(json) => Ok(PreparedEvent { event, json }),
-                // Only a non-finite number can fail here; parsers and ingest refuse them.
-                Err(e) => Err(StoreError::Database(format!("event {} cannot be written as JSON: {e}", event.key))),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         let (reply, rx) = oneshot::channel();
         self.send(WriteOp::Append { events, reply }).await?;
         rx.await.map_err(|_| StoreError::Closed)?
@@ -419,10 +471,17 @@ impl Store {
     /// before it: call it once the events it covers were appended (their `append_many`
     /// returned), and a crash can never leave the cursor ahead of stored events.
     pub async fn set_source_cursor(&self, source: &str, key: &str, value: &str) -> Result<(), StoreError> {
+        self.set_source_cursors(source, vec![(key.to_owned(), value.to_owned())]).await
+    }
+
+    /// [`set_source_cursor`](Self::set_source_cursor) for several keys (`(key, value)`), in
+    /// one transaction.
+    pub async fn set_source_cursors(&self, source: &str, cursors: Vec<(String, String)>) -> Result<(), StoreError> {
+        if cursors.is_empty() {
+            return Ok(());
+        }
         let (reply, rx) = oneshot::channel();
-        let op =
-            WriteOp::SetSourceCursor { source: source.to_owned(), key: key.to_owned(), value: value.to_owned(), reply };
-        self.send(op).await?;
+        self.send(WriteOp::SetSourceCursors { source: source.to_owned(), cursors, reply }).await?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -450,7 +509,7 @@ impl Store {
         Ok(seq.unwrap_or(0) as u64)
     }
 
-    /// The highest committed seq.
+    /// The highest committed seq of a history event.
     pub fn head(&self) -> u64 {
         *self.inner.head.borrow()
     }
@@ -460,14 +519,21 @@ impl Store {
         self.inner.head.clone()
     }
 
-    /// Events with `seq > after`, oldest first, at most `limit`.
+    /// The events committed from now on, as [`read_after`](Self::read_after) would return
+    /// them, each with the seq before it (see [`Bus::subscribe_committed`]).
+    pub fn subscribe_committed(&self) -> broadcast::Receiver<Committed> {
+        self.inner.bus.subscribe_committed()
+    }
+
+    /// History events with `seq > after`, oldest first, at most `limit` (events stored for
+    /// counting only are never read back).
     pub async fn read_after(
         &self,
         after: u64,
         limit: u32,
         filter: &EventFilter,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut sql = String::from("SELECT seq, body FROM events WHERE seq > ?");
+        let mut sql = String::from("SELECT seq, body FROM events WHERE seq > ? AND history = 1");
         if filter.source.is_some() {
             sql.push_str(" AND source = ?");
         }
@@ -558,9 +624,6 @@ impl Store {
         &self.inner.pool
     }
 }
-
-/// How often the WAL is checkpointed into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -295,3 +295,53 @@ async fn events_inside_a_scheduled_window_are_tagged_with_its_name() {
     assert_eq!(tags, [Some("Final"), None, Some("sent by the client")]);
     writer.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_sustained_writes_the_wal_starts_over_and_no_write_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let o = StoreOptions { wal_max: 256 * 1024, ..StoreOptions::in_dir(dir.path()) };
+    let (store, writer) = Store::open(o, metrics.clone(), Bus::default()).await.unwrap();
+    let restarts = |m: &Metrics| -> u64 {
+        let text = m.render();
+        let line = text.lines().find(|l| l.starts_with("camgate_store_wal_restarts_total ")).unwrap_or("x 0");
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    // Producers that never pause: the writer always has the next transaction queued, so a
+    // PASSIVE checkpoint alone never catches up with it and the WAL would only grow.
+    let stop = CancellationToken::new();
+    let mut producers = Vec::new();
+    for t in 0..8 {
+        let (store, stop) = (store.clone(), stop.clone());
+        producers.push(tokio::spawn(async move {
+            let mut acked = 0u64;
+            while !stop.is_cancelled() {
+                let batch = (0..10).map(|i| event(&format!("{t}-{acked}-{i}"))).collect();
+                let out = store.append_many(batch).await.unwrap();
+                assert!(out.iter().all(|o| matches!(o, Appended::New(_))));
+                acked += 10;
+            }
+            acked
+        }));
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while restarts(&metrics) < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "the WAL never started over:\n{}", metrics.render());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    let mut acked = 0;
+    for p in producers {
+        acked += p.await.unwrap();
+    }
+    // Writes held for the checkpoint were answered after their commit, like all others.
+    assert_eq!(store.head(), acked);
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(n as u64, acked);
+    let text = metrics.render();
+    assert!(text.contains("camgate_store_checkpoint_hold_seconds_count"), "{text}");
+    writer.close().await;
+    // Closing folds the WAL back in and truncates it.
+    let wal = std::fs::metadata(dir.path().join("camgate.db-wal")).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(wal, 0);
+}

@@ -5,16 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::{Connection, Row, SqliteConnection};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Mutex, mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{Appended, PreparedEvent, StoreError, StoredEvent, WriteOp};
-use crate::bus::Bus;
+use crate::bus::{Bus, Committed};
 use crate::metrics::{Metrics, ReasonLabels, SourceLabels};
 use crate::occupancy::{self, Occupancy};
 
-/// Rows per multi-row INSERT: 8 columns × 64 rows stays far below SQLite's bind limit and
+/// Rows per multi-row INSERT: 9 columns × 64 rows stays far below SQLite's bind limit and
 /// gives at most 64 distinct statements for sqlx's statement cache.
 const ROWS_PER_INSERT: usize = 64;
 
@@ -28,6 +28,9 @@ pub(super) struct Writer {
     pub bus: Bus,
     /// Zones to count in each transaction; `None` costs nothing.
     pub occupancy: Option<Arc<Occupancy>>,
+    /// Held for each transaction; the checkpoint task takes it to hold writes while it
+    /// folds the whole WAL back in (see `Store::open`).
+    pub gate: Arc<Mutex<()>>,
 }
 
 impl Writer {
@@ -86,11 +89,28 @@ impl Writer {
         batch
     }
 
-    async fn commit(&mut self, batch: Vec<WriteOp>) {
+    async fn commit(&mut self, mut batch: Vec<WriteOp>) {
+        let gate = self.gate.clone();
+        let _gate = match gate.try_lock() {
+            Ok(g) => g,
+            Err(_) => {
+                // The checkpoint task holds writes for a moment: whatever queued meanwhile
+                // joins this transaction.
+                let g = gate.lock().await;
+                let mut weight: usize = batch.iter().map(WriteOp::weight).sum();
+                while weight < self.batch_max {
+                    let Ok(op) = self.rx.try_recv() else { break };
+                    weight += op.weight();
+                    batch.push(op);
+                }
+                g
+            }
+        };
         let started = std::time::Instant::now();
         let events: usize =
             batch.iter().map(|op| if let WriteOp::Append { events, .. } = op { events.len() } else { 0 }).sum();
         let result = write_batch(&mut self.conn, &batch, self.occupancy.as_deref()).await;
+        drop(_gate);
         let elapsed = started.elapsed();
         self.metrics.writer_commit_seconds.observe(elapsed.as_secs_f64());
         if events > 0 {
@@ -106,26 +126,20 @@ impl Writer {
                         WriteOp::Append { reply, .. } => drop(reply.send(Err(e.clone()))),
                         WriteOp::DeadLetter { reply, .. }
                         | WriteOp::SetCursor { reply, .. }
-                        | WriteOp::SetSourceCursor { reply, .. } => drop(reply.send(Err(e.clone()))),
+                        | WriteOp::SetSourceCursors { reply, .. } => drop(reply.send(Err(e.clone()))),
                     }
                 }
                 return;
             }
         };
-        // The new head is published before anyone is answered: whoever hears "committed"
-        // (a source, then a sink told to stop) must already see the new head.
-        let head = outcomes
-            .iter()
-            .filter_map(|o| if let Appended::New(seq) = o { Some(*seq) } else { None })
-            .chain(derived.iter().map(|d| d.seq))
-            .max();
-        if let Some(head) = head {
-            self.head.send_if_modified(|h| {
-                let changed = head > *h;
-                *h = (*h).max(head);
-                changed
-            });
-        }
+        // Answers wait until the committed events are published, in this order: the sinks'
+        // feed first, so that a sink that sees the head move finds the events up to it
+        // already waiting there; then the head, before anyone is answered, because whoever
+        // hears "committed" (a source, then a sink told to stop) must already see it; then
+        // the live bus. Events that are not history are invisible to readers: they are not
+        // published and never move the head.
+        let mut stored: Vec<Arc<StoredEvent>> = Vec::new();
+        let mut replies = Vec::with_capacity(batch.len());
         let mut outcomes = outcomes.into_iter();
         for op in batch {
             match op {
@@ -134,39 +148,67 @@ impl Writer {
                     for (p, r) in events.into_iter().zip(&results) {
                         let labels = self.metrics.event_labels(&p.event.source, p.event.kind);
                         match r {
+                            Appended::New(_) if !p.history => {
+                                self.metrics.events_not_history.get_or_create(&labels).inc();
+                            }
                             Appended::New(seq) => {
                                 self.metrics.events_stored.get_or_create(&labels).inc();
-                                self.bus.publish(Arc::new(StoredEvent {
-                                    seq: *seq,
-                                    event: p.event,
-                                    json: p.json.into(),
-                                }));
+                                stored.push(Arc::new(StoredEvent { seq: *seq, event: p.event, json: p.json.into() }));
                             }
                             Appended::Duplicate => {
                                 self.metrics.events_duplicate.get_or_create(&labels).inc();
                             }
                         }
                     }
-                    let _ = reply.send(Ok(results));
+                    replies.push(Reply::Append(reply, results));
                 }
                 WriteOp::DeadLetter { letter, reply } => {
                     self.metrics
                         .dead_letters
                         .get_or_create(&SourceLabels { source: self.metrics.source_label(&letter.source) })
                         .inc();
-                    let _ = reply.send(Ok(()));
+                    replies.push(Reply::Done(reply));
                 }
-                WriteOp::SetCursor { reply, .. } | WriteOp::SetSourceCursor { reply, .. } => {
-                    let _ = reply.send(Ok(()));
+                WriteOp::SetCursor { reply, .. } | WriteOp::SetSourceCursors { reply, .. } => {
+                    replies.push(Reply::Done(reply));
                 }
             }
         }
         // Events the transaction made itself (capacity alarms); their seqs follow the batch's.
         for d in derived {
             self.metrics.events_stored.get_or_create(&self.metrics.event_labels(&d.event.source, d.event.kind)).inc();
-            self.bus.publish(Arc::new(d));
+            stored.push(Arc::new(d));
+        }
+        stored.sort_unstable_by_key(|e| e.seq);
+        if let Some(last) = stored.last().map(|e| e.seq) {
+            let mut after = *self.head.borrow();
+            self.bus.publish_committed(stored.iter().map(|e| {
+                let c = Committed { after, event: e.clone() };
+                after = e.seq;
+                c
+            }));
+            self.head.send_if_modified(|h| {
+                let changed = last > *h;
+                *h = (*h).max(last);
+                changed
+            });
+        }
+        for e in stored {
+            self.bus.publish(e);
+        }
+        for r in replies {
+            match r {
+                Reply::Append(reply, results) => drop(reply.send(Ok(results))),
+                Reply::Done(reply) => drop(reply.send(Ok(()))),
+            }
         }
     }
+}
+
+/// An answer to send once the batch's events are published.
+enum Reply {
+    Append(oneshot::Sender<Result<Vec<Appended>, StoreError>>, Vec<Appended>),
+    Done(oneshot::Sender<Result<(), StoreError>>),
 }
 
 fn error_reason(e: &StoreError) -> &'static str {
@@ -229,10 +271,10 @@ async fn write_batch(
         }
         let mut sql = String::with_capacity(120 + fresh.len() * 20);
         sql.push_str(
-            "INSERT INTO events (key, id, source, vendor, kind, occurred_at_us, received_at_us, body) VALUES ",
+            "INSERT INTO events (key, id, source, vendor, kind, occurred_at_us, received_at_us, body, history) VALUES ",
         );
         for i in 0..fresh.len() {
-            sql.push_str(if i == 0 { "(?,?,?,?,?,?,?,?)" } else { ",(?,?,?,?,?,?,?,?)" });
+            sql.push_str(if i == 0 { "(?,?,?,?,?,?,?,?,?)" } else { ",(?,?,?,?,?,?,?,?,?)" });
         }
         sql.push_str(" RETURNING seq, key");
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -246,7 +288,8 @@ async fn write_batch(
                 .bind(e.kind.as_str())
                 .bind(e.occurred_at.map(micros))
                 .bind(micros(e.received_at))
-                .bind(p.json.as_str());
+                .bind(p.json.as_str())
+                .bind(p.history);
         }
         for row in q.fetch_all(&mut *tx).await.map_err(StoreError::from_sqlx)? {
             inserted.insert(row.get::<String, _>(1), row.get::<i64, _>(0) as u64);
@@ -293,18 +336,23 @@ async fn write_batch(
                 .await
                 .map_err(StoreError::from_sqlx)?;
             }
-            WriteOp::SetSourceCursor { source, key, value, .. } => {
-                sqlx::query(
-                    "INSERT INTO source_cursors (source, key, value, updated_at_us) VALUES (?, ?, ?, ?) \
-                     ON CONFLICT (source, key) DO UPDATE SET value = excluded.value, updated_at_us = excluded.updated_at_us",
-                )
-                .bind(source.as_str())
-                .bind(key.as_str())
-                .bind(value.as_str())
-                .bind(micros(jiff::Timestamp::now()))
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::from_sqlx)?;
+            WriteOp::SetSourceCursors { source, cursors, .. } => {
+                let now = micros(jiff::Timestamp::now());
+                for chunk in cursors.chunks(ROWS_PER_INSERT) {
+                    let mut sql =
+                        String::from("INSERT INTO source_cursors (source, key, value, updated_at_us) VALUES ");
+                    for i in 0..chunk.len() {
+                        sql.push_str(if i == 0 { "(?,?,?,?)" } else { ",(?,?,?,?)" });
+                    }
+                    sql.push_str(
+                        " ON CONFLICT (source, key) DO UPDATE SET value = excluded.value, updated_at_us = excluded.updated_at_us",
+                    );
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for (key, value) in chunk {
+                        q = q.bind(source.as_str()).bind(key.as_str()).bind(value.as_str()).bind(now);
+                    }
+                    q.execute(&mut *tx).await.map_err(StoreError::from_sqlx)?;
+                }
             }
             WriteOp::Append { .. } => {}
         }

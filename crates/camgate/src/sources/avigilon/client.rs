@@ -373,8 +373,10 @@ fn build_http(cfg: &AvigilonConfig, https: bool) -> Result<reqwest::Client, Stri
     let mut b = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
+        // Idle connections are kept between cycles (up to as many as were in flight:
+        // `concurrency` per ACC server behind this Web Endpoint), so a cycle does not open
+        // them again.
         .pool_idle_timeout(POOL_IDLE)
-        .pool_max_idle_per_host(cfg.concurrency.max(1))
         .tcp_nodelay(true)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()

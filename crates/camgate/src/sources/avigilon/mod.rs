@@ -12,7 +12,7 @@
 //! 2. **Poll** ([`poll`]): a cycle every `poll_interval` on a fixed cadence (the next cycle
 //!    is due one interval after the last was due, never two at once; a cycle that overruns
 //!    delays the next, it does not pile up), each camera's window fetched (at most
-//!    `concurrency` cameras at a time), the cycle's events stored in one write in time
+//!    `concurrency` requests in flight per ACC server), the cycle's events stored in time
 //!    order, then the cursors of the cameras fetched advanced. A cycle in which every
 //!    camera failed backs off like a failed connect; a partial failure is retried at the
 //!    next cycle (the failed cameras' cursors did not move).
@@ -196,8 +196,15 @@ impl Site {
                                     () = tokio::time::sleep(poller.settle()) => {}
                                     () = stop.cancelled() => return,
                                 }
-                                let report = poller.cycle(window.end, Some(window.start), stop).await;
-                                this.after_cycle(&report, &mut st).await;
+                                loop {
+                                    let report = poller.cycle(window.end, Some(window.start), stop).await;
+                                    let ok = this.after_cycle(&report, &mut st).await;
+                                    // A cycle that reached its event budget left the rest of
+                                    // the window for another one.
+                                    if report.deferred == 0 || !ok || stop.is_cancelled() {
+                                        break;
+                                    }
+                                }
                                 tracing::info!(site = %this.cfg.name, schedule = %window.name, "scheduled window closed: polling paused");
                             }
                         }
@@ -247,7 +254,10 @@ impl Site {
             let ok = self.after_cycle(&report, st).await;
             due += interval;
             let now = Instant::now();
-            if due < now {
+            if report.deferred > 0 {
+                // The cycle reached its event budget (a backlog): catch up at once.
+                due = now;
+            } else if due < now {
                 tracing::warn!(site = %self.cfg.name, took_ms = took.as_millis() as u64, poll_interval = %self.cfg.poll_interval, "a poll cycle took longer than poll_interval; the next starts now (lower concurrency limits or more cameras per site slow cycles)");
                 due = now;
             }
@@ -262,7 +272,7 @@ impl Site {
     /// (every camera failed).
     async fn after_cycle(&self, report: &CycleReport, st: &mut PollState) -> bool {
         let s = &report.stats;
-        tracing::debug!(site = %self.cfg.name, cameras = report.cameras, failed = report.failed, pages = s.pages, fetched = s.fetched, new = s.new, duplicates = s.duplicates, dead_letters = s.dead_letters, "poll cycle done");
+        tracing::debug!(site = %self.cfg.name, cameras = report.cameras, failed = report.failed, deferred = report.deferred, pages = s.pages, fetched = s.fetched, new = s.new, duplicates = s.duplicates, dead_letters = s.dead_letters, fetch_ms = report.fetch_time.as_millis() as u64, store_ms = report.store_time.as_millis() as u64, "poll cycle done");
         match &report.error {
             None => {
                 st.backoff.reset();
