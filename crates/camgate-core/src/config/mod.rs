@@ -146,7 +146,7 @@ impl Default for StoreConfig {
             queue: 16_384,
             synchronous: Synchronous::Normal,
             max_size: None,
-            wal_max: Size::mb(1000),
+            wal_max: Size::mb(128),
         }
     }
 }
@@ -766,7 +766,7 @@ delivery = { batch = 10, retry_initial = "1s", retry_max = "10s" }
     #[test]
     fn store_and_delivery_defaults_and_overrides() {
         let c = parse("").unwrap();
-        assert_eq!(c.store.wal_max, Size(1_000_000_000));
+        assert_eq!(c.store.wal_max, Size(128_000_000));
         assert_eq!(c.sinks()[0].delivery().cursor_interval.get(), std::time::Duration::from_secs(1));
         let c =
             parse("[store]\nwal_max = \"256MiB\"\n[[sink]]\ntype = \"log\"\ndelivery = { cursor_interval = \"0s\" }\n")

@@ -20,7 +20,6 @@ use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::{Bus, Committed};
@@ -161,7 +160,7 @@ impl StoreOptions {
             queue: 16_384,
             synchronous: Synchronous::Normal,
             max_size: None,
-            wal_max: 1_000_000_000,
+            wal_max: 128_000_000,
             occupancy: None,
             schedule: None,
         }
@@ -231,23 +230,32 @@ pub struct Store {
 /// The writer task; [`close`](Writer::close) it to flush and stop.
 pub struct Writer {
     close: CancellationToken,
-    task: JoinHandle<()>,
+    /// Resolves when the writer task has committed everything and stopped.
+    written: oneshot::Receiver<()>,
     stop_checkpoints: CancellationToken,
-    checkpointer: JoinHandle<()>,
+    /// Resolves when the checkpoint task has stopped too.
+    stopped: oneshot::Receiver<()>,
 }
 
 impl Writer {
     /// Stop taking writes, commit everything already queued, and wait for the task.
     pub async fn close(self) {
         self.close.cancel();
-        if let Err(e) = self.task.await {
-            tracing::error!(error = %e, "the store writer task failed");
+        if self.written.await.is_err() {
+            tracing::error!("the store writer task failed");
         }
         self.stop_checkpoints.cancel();
-        if let Err(e) = self.checkpointer.await {
-            tracing::error!(error = %e, "the store checkpoint task failed");
+        if self.stopped.await.is_err() {
+            tracing::error!("the store checkpoint task failed");
         }
     }
+}
+
+/// The WAL file of the database at `database`.
+fn wal_path(database: &Path) -> PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
 }
 
 fn connect_options(o: &StoreOptions) -> SqliteConnectOptions {
@@ -327,30 +335,50 @@ impl Store {
         let close = CancellationToken::new();
         let stop_checkpoints = CancellationToken::new();
         let gate = Arc::new(tokio::sync::Mutex::new(()));
-        let checkpointer = tokio::spawn(
-            checkpoint::Checkpointer {
-                conn: checkpoint_conn,
-                gate: gate.clone(),
-                wal_max: o.wal_max,
-                page_size: page_size.max(512) as u64,
-                metrics: metrics.clone(),
-            }
-            .run(stop_checkpoints.clone()),
-        );
-        let task = tokio::spawn(
-            writer::Writer {
-                conn,
-                rx,
-                head: head_tx,
-                batch_max: o.batch_max,
-                linger: o.batch_linger,
-                metrics,
-                bus: bus.clone(),
-                occupancy: o.occupancy.clone(),
-                gate,
-            }
-            .run(close.clone()),
-        );
+        let checkpointer = checkpoint::Checkpointer {
+            conn: checkpoint_conn,
+            gate: gate.clone(),
+            wal_max: o.wal_max,
+            page_size: page_size.max(512) as u64,
+            metrics: metrics.clone(),
+            prefetch: checkpoint::Prefetch::new(wal_path(&o.database)),
+        };
+        let writer = writer::Writer {
+            conn,
+            rx,
+            head: head_tx,
+            batch_max: o.batch_max,
+            linger: o.batch_linger,
+            metrics,
+            bus: bus.clone(),
+            occupancy: o.occupancy.clone(),
+            gate,
+        };
+        // The writer and the checkpoint task run on a thread and runtime of their own. Each
+        // transaction takes several round trips to SQLite's thread, and on the shared
+        // runtime each round trip waited behind every task that had become ready meanwhile:
+        // with thousands of device streams that made commits several times slower.
+        let (written_tx, written) = oneshot::channel();
+        let (stopped_tx, stopped) = oneshot::channel();
+        let (close_writer, stop_checkpointer) = (close.clone(), stop_checkpoints.clone());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Database(format!("cannot start the store writer's runtime: {e}")))?;
+        std::thread::Builder::new()
+            .name("camgate-store".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let checkpoints = tokio::spawn(checkpointer.run(stop_checkpointer.clone()));
+                    writer.run(close_writer).await;
+                    // Also when every handle was dropped without `close`: the thread ends.
+                    stop_checkpointer.cancel();
+                    let _ = written_tx.send(());
+                    let _ = checkpoints.await;
+                    let _ = stopped_tx.send(());
+                });
+            })
+            .map_err(|e| StoreError::Database(format!("cannot start the store writer thread: {e}")))?;
         let store = Store {
             inner: Arc::new(Inner {
                 pool,
@@ -362,7 +390,7 @@ impl Store {
                 bus,
             }),
         };
-        Ok((store, Writer { close, task, stop_checkpoints, checkpointer }))
+        Ok((store, Writer { close, written, stop_checkpoints, stopped }))
     }
 
     /// Append one event; returns after the transaction committed.
