@@ -43,11 +43,32 @@ impl KeyBuilder {
     pub fn part(&mut self, prefix: &str, part: &str) -> &mut Self {
         self.separate();
         self.key.push_str(prefix);
+        self.push_escaped(part);
+        self
+    }
+
+    /// Append `/`, `prefix` and the escaped `items` joined by `,`: what
+    /// [`part`](Self::part) appends for `items.join(",")` (`,` is not escaped), without
+    /// building the joined string.
+    pub fn list_part(&mut self, prefix: &str, items: &[&str]) -> &mut Self {
+        self.separate();
+        self.key.push_str(prefix);
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                self.key.push(',');
+            }
+            self.push_escaped(item);
+        }
+        self
+    }
+
+    /// Append `part`, `/` and `%` percent-escaped, control characters dropped.
+    fn push_escaped(&mut self, part: &str) {
         // Fast path: nothing to escape or drop (no `/`, `%`, ASCII control, or 0xC2, the
         // lead byte of the C1 controls U+0080..U+009F), so the part goes in whole.
         if !needs_escape(part.as_bytes()) {
             self.key.push_str(part);
-            return self;
+            return;
         }
         for c in part.chars() {
             match c {
@@ -57,7 +78,6 @@ impl KeyBuilder {
                 c => self.key.push(c),
             }
         }
-        self
     }
 
     /// Append `/ch<channel>`.
@@ -187,6 +207,11 @@ mod tests {
         assert!(k1.len() <= MAX_KEY && k1.contains('~'));
         assert_ne!(k1, k2, "the hash keeps long keys apart");
         assert_eq!(clip("héllo", 2), "h");
+        let list = ["a/b", "", "c%\u{1}d"];
+        assert_eq!(
+            KeyBuilder::new().list_part("t", &list).finish(),
+            KeyBuilder::new().part("t", &list.join(",")).finish()
+        );
         for n in [0, 1, 9, 10, 99, 4_294_967_295] {
             assert_eq!(KeyBuilder::new().channel_number(n).finish(), KeyBuilder::new().channel(n).finish());
         }

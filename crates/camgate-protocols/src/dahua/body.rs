@@ -17,7 +17,7 @@ use camgate_core::State;
 use serde_json::{Map, Value};
 
 use super::json::check_json;
-use super::scan::Positions;
+use super::scan::{Positions, find_byte};
 
 /// One part body.
 #[derive(Debug, Clone, PartialEq)]
@@ -293,7 +293,7 @@ impl RecordRef<'_> {
 pub fn parse_body(body: &[u8]) -> Body {
     let text = body_text(body);
     let mut records = Vec::new();
-    let heartbeat = read_records(&text, true, |mut r| {
+    let heartbeat = read_records(&text, |mut r| {
         if let DataAt::Json(span) = r.at.data
             && let Err(truncated) = check_json(span.of(r.text))
         {
@@ -325,10 +325,9 @@ pub(super) fn body_text(body: &[u8]) -> Cow<'_, str> {
 /// order, and returns whether a `Heartbeat` line was present ([`Body::heartbeat`]). A
 /// record's `data=` is [`DataAt::Json`] for any value but an empty one or `null`: the JSON is
 /// not checked here but by the reader of the record, which reads it anyway (normalisation
-/// reads what it needs from it and checks the rest in the same pass). With `record_lines`
-/// false, the caller knows that no line but the first can start a record.
-pub(super) fn read_records<'t>(text: &'t str, record_lines: bool, mut on_record: impl FnMut(RecordRef<'t>)) -> bool {
-    let mut starts = RecordStarts::new(text, record_lines);
+/// reads what it needs from it and checks the rest in the same pass).
+pub(super) fn read_records<'t>(text: &'t str, mut on_record: impl FnMut(RecordRef<'t>)) -> bool {
+    let mut starts = RecordStarts::new(text);
     let mut start = starts.next();
     let mut heartbeat = text[..start.unwrap_or(text.len())].lines().any(is_heartbeat_line);
     while let Some(from) = start {
@@ -355,9 +354,14 @@ struct RecordStarts<'t> {
 }
 
 impl<'t> RecordStarts<'t> {
-    fn new(text: &'t str, all_lines: bool) -> Self {
-        let breaks = all_lines.then(|| Positions::new(text.as_bytes(), b'\n'));
-        RecordStarts { text: text.as_bytes(), first: true, breaks }
+    fn new(text: &'t str) -> Self {
+        // A `Code=` line holds an `=`: when no `=` follows the first line break (a JSON
+        // payload, as devices send it, holds none), only the first line can start a record,
+        // and the lines after it are not looked at one by one.
+        let b = text.as_bytes();
+        let all_lines = find_byte(b, b'\n').is_some_and(|lf| memchr::memchr(b'=', &b[lf..]).is_some());
+        let breaks = all_lines.then(|| Positions::new(b, b'\n'));
+        RecordStarts { text: b, first: true, breaks }
     }
 }
 

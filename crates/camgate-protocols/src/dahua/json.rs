@@ -55,13 +55,24 @@ pub(super) fn quick_read<'a, const N: usize>(
     names: &[&'static str; N],
     pick: &mut Pick<'a, RawJson<'a>, N>,
 ) -> Option<bool> {
-    scan(raw, &mut Top { names, filter: NameFilter::new(names), pick })
+    quick_read_with(raw, names, &NameFilter::new(names), pick)
+}
+
+/// [`quick_read`] with the [`NameFilter`] of `names` at hand (a constant, for the lists
+/// normalisation reads: building it costs about as much as reading a small payload).
+pub(super) fn quick_read_with<'a, const N: usize>(
+    raw: &'a str,
+    names: &[&'static str; N],
+    filter: &NameFilter,
+    pick: &mut Pick<'a, RawJson<'a>, N>,
+) -> Option<bool> {
+    scan(raw, &mut Top { names, filter, pick })
 }
 
 /// The top-level members [`quick_read`] looks for.
 struct Top<'a, 'n, 'p, const N: usize> {
     names: &'n [&'static str; N],
-    filter: NameFilter,
+    filter: &'n NameFilter,
     pick: &'p mut Pick<'a, RawJson<'a>, N>,
 }
 
@@ -81,6 +92,12 @@ pub(super) trait Json<'a>: Copy + 'a {
     /// A number, as `serde_json` reads it.
     fn as_number(self) -> Option<Number>;
 
+    /// A number as text, as the `Display` of [`as_number`](Self::as_number)'s value writes
+    /// it.
+    fn number_text(self) -> Option<Cow<'a, str>> {
+        self.as_number().map(|n| Cow::Owned(n.to_string()))
+    }
+
     /// An array's elements; `None` for anything else.
     fn elements(self) -> Option<Self::Elements>;
 
@@ -89,6 +106,22 @@ pub(super) trait Json<'a>: Copy + 'a {
 
     fn is_object(self) -> bool {
         self.entries().is_some()
+    }
+
+    /// Calls `f` with the members of each object among an array's elements, in order, as
+    /// long as it returns `true`; `None` for anything but an array. (For a text, each
+    /// object is read once, where [`elements`](Self::elements) then
+    /// [`entries`](Self::entries) would read it twice: once to find its end, once for its
+    /// members.)
+    fn for_each_object_element(self, mut f: impl FnMut(&mut Self::Entries) -> bool) -> Option<()> {
+        for element in self.elements()? {
+            if let Some(mut entries) = element.entries()
+                && !f(&mut entries)
+            {
+                break;
+            }
+        }
+        Some(())
     }
 
     /// `true`, `false` or `null` (the tests compare whole values).
@@ -153,13 +186,27 @@ impl<'a> Json<'a> for RawJson<'a> {
             b'-' | b'0'..=b'9' => {}
             _ => return None,
         }
-        if n.contains('.') || n == "-0" {
+        if !is_integer(n) {
             // A float: as `serde_json` reads it (`-0` too: it reads as the float -0.0).
             serde_json::from_str(n).ok()
         } else if n.starts_with('-') {
             n.parse::<i64>().ok().map(Number::from)
         } else {
             n.parse::<u64>().ok().map(Number::from)
+        }
+    }
+
+    fn number_text(self) -> Option<Cow<'a, str>> {
+        match self.0.as_bytes().first()? {
+            b'-' | b'0'..=b'9' => {}
+            _ => return None,
+        }
+        if is_integer(self.0) {
+            // Checked, an integer has no leading zero and at most 18 digits: an `i64` or `u64`,
+            // which `Display` writes back digit for digit. No formatting needed.
+            Some(Cow::Borrowed(self.0))
+        } else {
+            self.as_number().map(|n| Cow::Owned(n.to_string()))
         }
     }
 
@@ -173,6 +220,33 @@ impl<'a> Json<'a> for RawJson<'a> {
         Some(RawEntries { s: inner, at: 0 })
     }
 
+    fn for_each_object_element(self, mut f: impl FnMut(&mut RawEntries<'a>) -> bool) -> Option<()> {
+        let inner = self.0.strip_prefix('[')?;
+        let b = inner.as_bytes();
+        let mut at = 0;
+        loop {
+            let start = skip_blanks(b, at);
+            let end = match b.get(start) {
+                None | Some(b']') => return Some(()),
+                Some(b'{') => {
+                    let mut entries = RawEntries { s: inner.get(start + 1..)?, at: 0 };
+                    if !f(&mut entries) {
+                        return Some(());
+                    }
+                    // The object ends after its last member: where its members, all read,
+                    // left off.
+                    entries.by_ref().for_each(drop);
+                    match entries.end() {
+                        Some(end) => start + 1 + end,
+                        None => skip_value(b, start)?,
+                    }
+                }
+                Some(_) => skip_value(b, start)?,
+            };
+            at = skip_separator(b, end);
+        }
+    }
+
     #[cfg(test)]
     fn as_literal(self) -> Option<Value> {
         match self.0 {
@@ -182,6 +256,12 @@ impl<'a> Json<'a> for RawJson<'a> {
             _ => None,
         }
     }
+}
+
+/// Whether checked number text is an integer: no fraction, and not `-0` (which `serde_json`
+/// reads as the float -0.0).
+fn is_integer(n: &str) -> bool {
+    !n.bytes().any(|b| b == b'.') && n != "-0"
 }
 
 /// A string's contents with the escapes [`Scan`] reads (`\"`, `\\`, `\/`, `\b`, `\f`, `\n`,
@@ -240,6 +320,14 @@ pub(super) struct RawEntries<'a> {
     at: usize,
 }
 
+impl RawEntries<'_> {
+    /// Once every member has been read: the end of the object (past its `}`), from after its
+    /// `{`.
+    fn end(&self) -> Option<usize> {
+        (self.s.as_bytes().get(self.at) == Some(&b'}')).then_some(self.at + 1)
+    }
+}
+
 impl<'a> Iterator for RawEntries<'a> {
     type Item = (Cow<'a, str>, RawJson<'a>);
 
@@ -247,7 +335,8 @@ impl<'a> Iterator for RawEntries<'a> {
         let b = self.s.as_bytes();
         let key_start = skip_blanks(b, self.at);
         if b.get(key_start) != Some(&b'"') {
-            self.at = b.len();
+            // At the closing `}` (see `end`), where later calls stay.
+            self.at = key_start;
             return None;
         }
         let (key_end, escaped) = string(b, key_start)?;
@@ -339,19 +428,23 @@ fn skip_value(b: &[u8], at: usize) -> Option<usize> {
 /// A quick test whether a key may match one of some names without ASCII case: by its
 /// length and its first byte (any case), from a table built once per list of names.
 #[derive(Debug, Clone, Copy)]
-struct NameFilter {
+pub(super) struct NameFilter {
     /// For a length (64 and more: 63), bit `b & 31` set for a name of that length whose
     /// first byte is `b` (in either case: ASCII letters differ in bit 5 only).
     by_length: [u32; 64],
 }
 
 impl NameFilter {
-    fn new(names: &[&str]) -> Self {
+    pub(super) const fn new(names: &[&str]) -> Self {
         let mut by_length = [0u32; 64];
-        for n in names {
-            if let Some(&first) = n.as_bytes().first() {
-                by_length[n.len().min(63)] |= 1 << (first & 31);
+        let mut i = 0;
+        while i < names.len() {
+            let n = names[i].as_bytes();
+            if let Some(&first) = n.first() {
+                let len = if n.len() < 63 { n.len() } else { 63 };
+                by_length[len] |= 1 << (first & 31);
             }
+            i += 1;
         }
         NameFilter { by_length }
     }
@@ -400,8 +493,18 @@ impl<'k, J: Copy, const N: usize> Pick<'k, J, N> {
     }
 
     /// Looks at every member.
+    #[cfg(test)]
     pub(super) fn offer_all(&mut self, names: &[&str; N], entries: impl Iterator<Item = (Cow<'k, str>, J)>) {
-        let filter = NameFilter::new(names);
+        self.offer_all_with(names, &NameFilter::new(names), entries);
+    }
+
+    /// [`offer_all`](Self::offer_all) with the [`NameFilter`] of `names` at hand.
+    pub(super) fn offer_all_with(
+        &mut self,
+        names: &[&str; N],
+        filter: &NameFilter,
+        entries: impl Iterator<Item = (Cow<'k, str>, J)>,
+    ) {
         for (k, v) in entries {
             if filter.may_match(k.as_bytes()) {
                 self.offer(names, k, v);

@@ -165,7 +165,7 @@ impl Decoder {
         let (opts, pending) = (&self.opts, &mut self.pending);
         let first = pending.len();
         let mut records = false;
-        let heartbeat = body::read_records(&text, part.record_lines, |record| {
+        let heartbeat = body::read_records(&text, |record| {
             records = true;
             let code = record.at.code(record.text);
             if !opts.accepts(code) {

@@ -15,7 +15,9 @@ use serde_json::Value;
 
 use super::body::{DataAt, Record, RecordRef, index_number, state_of};
 use super::codes::{CodeFilter, kind_for_code};
-use super::json::{Json, Pick, entries_of, quick_read};
+#[cfg(test)]
+use super::json::quick_read;
+use super::json::{Json, NameFilter, Pick, entries_of, quick_read_with};
 #[cfg(test)]
 use super::json::{RawJson, quick_check};
 use crate::key::{KeyBuilder, clip};
@@ -159,7 +161,7 @@ pub(super) fn normalise_ref(mut record: RecordRef<'_>, opts: &NormaliseOptions) 
     if let DataAt::Json(span) = record.at.data {
         let raw = span.of(text);
         let mut pick = Pick::new();
-        if let Some(object) = quick_read(raw, &PayloadMembers::NAMES, &mut pick) {
+        if let Some(object) = quick_read_with(raw, &PayloadMembers::NAMES, &PayloadMembers::FILTER, &mut pick) {
             // The members read from the checked text, no value built.
             if object {
                 read = read_payload(&PayloadMembers::from(pick.finish()), code, kind, &opts.timezone);
@@ -264,6 +266,9 @@ macro_rules! members {
         impl $name<()> {
             /// The names, in field order (no two equal without case: a member matches one).
             const NAMES: [&'static str; $n] = [$($key),*];
+
+            /// Their [`NameFilter`], built once.
+            const FILTER: NameFilter = NameFilter::new(&Self::NAMES);
         }
 
         impl<'a, J: Json<'a>> $name<J> {
@@ -276,7 +281,7 @@ macro_rules! members {
             /// The members of an object ([`Json::entries`]).
             fn of(entries: impl Iterator<Item = (Cow<'a, str>, J)>) -> Self {
                 let mut pick = Pick::new();
-                pick.offer_all(&$name::NAMES, entries);
+                pick.offer_all_with(&$name::NAMES, &$name::FILTER, entries);
                 Self::from(pick.finish())
             }
 
@@ -338,7 +343,10 @@ members! {
 /// a lookup in the object's `serde_json::Map` finds it ([`Pick`]).
 fn get<'a, J: Json<'a>>(m: J, key: &'static str) -> Option<J> {
     let mut pick = Pick::new();
-    pick.offer_all(&[key], m.entries()?);
+    // One name: `offer` rules a key out as fast as a name filter would.
+    for (k, v) in m.entries()? {
+        pick.offer(&[key], k, v);
+    }
     let [found] = pick.finish();
     found
 }
@@ -348,7 +356,7 @@ fn text<'a, J: Json<'a>>(v: J) -> Option<String> {
     if let Some(s) = v.as_str() {
         return Some(clip(s.trim(), MAX_TEXT)).filter(|s| !s.is_empty()).map(str::to_owned);
     }
-    v.as_number().map(|n| n.to_string())
+    v.number_text().map(Cow::into_owned)
 }
 
 /// A finite number, or a string holding one.
@@ -482,8 +490,11 @@ fn confidence<'a, J: Json<'a>>(v: J) -> Option<f64> {
 }
 
 /// One target (an object: `Object`, an element of `Objects`, ...).
-fn object<'a, J: Json<'a>>(entry: J, default_type: Option<&str>) -> Option<Object> {
-    let e = ObjectMembers::of(entry.entries()?);
+fn object<'a, J: Json<'a>>(
+    entries: impl Iterator<Item = (Cow<'a, str>, J)>,
+    default_type: Option<&str>,
+) -> Option<Object> {
+    let e = ObjectMembers::of(entries);
     let kind = e.object_type.and_then(J::as_str).and_then(|t| object_type(&t));
     // The first id member present is the id, even when it is not usable.
     let id = [e.object_id, e.humam_id, e.human_id, e.vehicle_id, e.face_id, e.id].into_iter().find_map(|v| v);
@@ -508,14 +519,19 @@ fn objects<'a, J: Json<'a>>(m: &PayloadMembers<J>, default_type: Option<&str>) -
         [(m.object, default_type), (m.objects, default_type), (m.faces, Some("face")), (m.vehicle, Some("vehicle"))];
     for (value, default) in sources {
         let Some(value) = value else { continue };
-        if value.is_object() {
+        if let Some(entries) = value.entries() {
             let room = MAX_OBJECTS - out.len();
-            out.extend(object(value, default).into_iter().take(room));
+            out.extend(object(entries, default).into_iter().take(room));
             continue;
         }
-        let Some(entries) = value.elements() else { continue };
-        let room = MAX_OBJECTS - out.len();
-        out.extend(entries.filter(|e| e.is_object()).filter_map(|e| object(e, default)).take(room));
+        // The objects of an array, up to the limit (the others are not read).
+        value.for_each_object_element(|entries| {
+            if out.len() == MAX_OBJECTS {
+                return false;
+            }
+            out.extend(object(entries, default));
+            out.len() < MAX_OBJECTS
+        });
     }
     if out.is_empty()
         && let Some(b) = m.bounding_box.and_then(bbox)
@@ -613,7 +629,7 @@ fn key(p: &KeyParts<'_>) -> String {
         k.part("e", e);
     }
     if !p.target_ids.is_empty() {
-        k.part("t", &p.target_ids.join(","));
+        k.list_part("t", p.target_ids);
     }
     if let Some(r) = p.rule {
         k.part("r", r);

@@ -3,7 +3,9 @@
 //! The lines and head items searched are short (a header line is ~20 bytes, `index=0` 7), so
 //! a search must be cheap to start as well as fast per byte: these look at 8 bytes per step
 //! with plain integer operations (SWAR) and are inlined, where a byte-by-byte loop costs a
-//! compare and a branch per byte and `memchr` an indirect call per search.
+//! compare and a branch per byte and `memchr` an indirect call per search. Searches for
+//! bytes that are rare over a whole body ([`find_line_start`]) use `memchr`, whose vector
+//! loop pays for its start there.
 
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
@@ -87,6 +89,29 @@ impl Iterator for Positions<'_> {
         self.hits &= self.hits - 1;
         Some(i)
     }
+}
+
+/// The first line start in `hay[from..=end]` whose first byte is `a` or `b`, or `end` itself
+/// when it is a line start: the smallest `p` with `from < p <= end`, `hay[p - 1] == b'\n'`
+/// and `p == end` or `hay[p]` one of the two. Bytes from `end` on are never read. A body's
+/// lines are ~25 bytes and almost none starts with `a` or `b` (`-`, `H`): the two bytes are
+/// looked for (`memchr2`, many bytes per step), not the line breaks, and each one found is
+/// checked for a line break before it.
+#[inline]
+pub(super) fn find_line_start(hay: &[u8], from: usize, end: usize, a: u8, b: u8) -> Option<usize> {
+    let end = end.min(hay.len());
+    if from >= end {
+        return None;
+    }
+    let mut at = from + 1;
+    while let Some(i) = memchr::memchr2(a, b, &hay[at..end]) {
+        let p = at + i;
+        if hay[p - 1] == b'\n' {
+            return Some(p);
+        }
+        at = p + 1;
+    }
+    (hay[end - 1] == b'\n').then_some(end)
 }
 
 /// `a == b` for the short slices compared once per part or event (a boundary token, a header
@@ -180,6 +205,13 @@ mod tests {
         fn string_stops_as_a_byte_loop(hay in proptest::collection::vec(prop_oneof![Just(b'"'), Just(b'\\'), Just(0x1f_u8), Just(0x20_u8), Just(0u8), Just(0x80_u8), Just(0xa2_u8), Just(0xdc_u8), any::<u8>()], 0..40)) {
             let want = hay.iter().position(|&c| c < 0x20 || c == b'"' || c == b'\\');
             prop_assert_eq!(find_string_stop(&hay), want);
+        }
+
+        #[test]
+        fn line_starts_as_a_byte_loop(hay in proptest::collection::vec(prop_oneof![Just(b'\n'), Just(b'-'), Just(b'H'), Just(b'\n' | 0x80), Just(b'-' | 0x80), Just(0u8), any::<u8>()], 0..40), from in 0usize..40, end in 0usize..40) {
+            let end_c = end.min(hay.len());
+            let want = (from + 1..=end_c).find(|&p| hay[p - 1] == b'\n' && (p == end_c || matches!(hay[p], b'-' | b'H')));
+            prop_assert_eq!(find_line_start(&hay, from, end, b'-', b'H'), want);
         }
 
         #[test]

@@ -24,7 +24,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use super::scan::{Positions, find_byte, same};
+use super::scan::{find_byte, find_line_start, same};
 
 /// Longest boundary token kept, in bytes (RFC 2046 allows 70).
 const MAX_TOKEN: usize = 200;
@@ -284,16 +284,6 @@ fn terminator_at(b: &[u8], token: &[u8]) -> Tri {
     }
 }
 
-/// Whether a line (`line`, up to the end of what has been looked at) may start a record:
-/// after blanks (` `, TAB, CR), a `c` of any case, or nothing yet. Never `false` for a line
-/// that the body reader takes for a `Code=` line.
-fn may_start_record(line: &[u8]) -> bool {
-    match line.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\r')) {
-        Some(b) => b.eq_ignore_ascii_case(&b'c'),
-        None => true,
-    }
-}
-
 /// Header-name bytes (`[A-Za-z0-9_-]`), as a table: names are scanned on every header line.
 const NAME_BYTES: [bool; 256] = {
     let mut t = [false; 256];
@@ -419,10 +409,6 @@ pub(super) struct RawPart {
     /// The body (trailing CR/LF removed) in `StreamParser::buf`; valid until the next
     /// [`StreamParser::feed`].
     body: Range<usize>,
-    /// `false` when no line of the body but the first can start a record (`Code=`, see
-    /// [`may_start_record`]): the body reader then looks at the first line only. Found while
-    /// the lines are looked at for a boundary anyway.
-    pub(super) record_lines: bool,
 }
 
 impl RawPart {
@@ -448,10 +434,8 @@ enum State {
         blank_line: bool,
         /// A line start (relative to `pos`) still to check for a terminator.
         cand: Option<usize>,
-        /// Where the search for the next LF resumes (relative to `pos`).
+        /// Where the search for the next line start resumes (relative to `pos`).
         scan: usize,
-        /// Whether a line after the first, among those looked at, may start a record.
-        record_lines: bool,
     },
 }
 
@@ -650,8 +634,7 @@ impl StreamParser {
                     _ => (PartEnd::EndOfStream, avail.min(self.limits.max_part)),
                 };
                 let body = self.pos..self.pos + len;
-                // Not every line may have been looked at.
-                self.make_part(head, blank_line, end, body, true).map(Ok)
+                self.make_part(head, blank_line, end, body).map(Ok)
             }
             State::Seek => {
                 if self.skip_line {
@@ -848,7 +831,7 @@ impl StreamParser {
         }
         self.pos += at;
         self.seen_boundary = true;
-        self.state = State::Body { head, blank_line, cand: Some(0), scan: 0, record_lines: false };
+        self.state = State::Body { head, blank_line, cand: Some(0), scan: 0 };
         true
     }
 
@@ -1007,12 +990,12 @@ impl StreamParser {
 
     fn start_body(&mut self, blank_line: bool) {
         let State::Headers(head) = std::mem::replace(&mut self.state, State::Seek) else { return };
-        self.state = State::Body { head, blank_line, cand: Some(0), scan: 0, record_lines: false };
+        self.state = State::Body { head, blank_line, cand: Some(0), scan: 0 };
     }
 
     fn step_body(&mut self) -> Step {
         let Some(token) = &self.token else { return Step::NeedMore };
-        let State::Body { head, cand, scan, record_lines, .. } = &mut self.state else { return Step::NeedMore };
+        let State::Body { head, cand, scan, .. } = &mut self.state else { return Step::NeedMore };
         let max_part = self.limits.max_part;
         let limit = match head.content_length {
             Some(n) if n <= max_part => n,
@@ -1021,9 +1004,10 @@ impl StreamParser {
         let avail = &self.buf[self.pos..];
         let lim = avail.len().min(limit);
         // Terminators are looked for at line starts before `limit`: a boundary inside the
-        // declared length wins (V5); without a length the next one ends the body (V8). The
-        // line breaks are found in one pass ([`Positions`]) from where the last search ended.
-        let mut breaks: Option<(Positions<'_>, usize)> = None;
+        // declared length wins (V5); without a length the next one ends the body (V8). Only a
+        // line that starts with `-` or `H` can be one (see `terminator_at`): those are found
+        // in one pass ([`find_line_start`]) from where the last search ended, and a line
+        // start at `lim`, whose first byte is still to come, is kept for the next call.
         let found = loop {
             if let Some(p) = *cand {
                 if p >= lim {
@@ -1035,18 +1019,13 @@ impl StreamParser {
                     Tri::No => {
                         *cand = None;
                         *scan = p;
-                        if p > 0 && !*record_lines {
-                            *record_lines = may_start_record(&avail[p..lim]);
-                        }
                     }
                 }
             }
-            let (lines, from) =
-                breaks.get_or_insert_with(|| (Positions::within(&avail[*scan..], lim - *scan, b'\n'), *scan));
-            match lines.next() {
-                Some(i) => {
-                    *cand = Some(*from + i + 1);
-                    *scan = *from + i + 1;
+            match find_line_start(avail, *scan, lim, b'-', b'H') {
+                Some(p) => {
+                    *cand = Some(p);
+                    *scan = p;
                 }
                 None => {
                     *scan = lim;
@@ -1068,10 +1047,10 @@ impl StreamParser {
         };
         let body = self.pos..self.pos + len;
         self.pos += len;
-        let State::Body { head, blank_line, record_lines, .. } = std::mem::replace(&mut self.state, State::Seek) else {
+        let State::Body { head, blank_line, .. } = std::mem::replace(&mut self.state, State::Seek) else {
             return Step::NeedMore;
         };
-        match self.make_part(head, blank_line, end, body, record_lines) {
+        match self.make_part(head, blank_line, end, body) {
             Some(part) => Step::Emit(Ok(part)),
             None => Step::Continue,
         }
@@ -1079,14 +1058,7 @@ impl StreamParser {
 
     /// The part with its body's trailing CR/LF removed, counted; `None` (counted as an empty
     /// part) when nothing is left of the body.
-    fn make_part(
-        &mut self,
-        head: Head,
-        blank_line: bool,
-        end: PartEnd,
-        mut body: Range<usize>,
-        record_lines: bool,
-    ) -> Option<RawPart> {
+    fn make_part(&mut self, head: Head, blank_line: bool, end: PartEnd, mut body: Range<usize>) -> Option<RawPart> {
         while body.end > body.start && matches!(self.buf[body.end - 1], b'\r' | b'\n') {
             body.end -= 1;
         }
@@ -1101,7 +1073,6 @@ impl StreamParser {
             blank_line,
             end,
             body,
-            record_lines,
         };
         self.stats.parts += 1;
         if part.is_truncated() {
