@@ -353,6 +353,7 @@ impl Store {
             bus: bus.clone(),
             occupancy: o.occupancy.clone(),
             gate,
+            spin: writer::Spin::new(),
         };
         // The writer and the checkpoint task run on a thread and runtime of their own. Each
         // transaction takes several round trips to SQLite's thread, and on the shared

@@ -18,6 +18,45 @@ use crate::occupancy::{self, Occupancy};
 /// gives at most 64 distinct statements for sqlx's statement cache.
 const ROWS_PER_INSERT: usize = 64;
 
+/// How long an empty queue is re-checked before a batch closes (see [`Spin`]).
+const SPIN_WINDOW: Duration = Duration::from_micros(80);
+
+/// Re-checking an empty queue for a few microseconds before a batch closes.
+///
+/// The writer runs on a thread of its own, so `yield_now().await` returns at once without
+/// letting any producer run, and tokio's timers are millisecond-grained, a thousand times
+/// too coarse. Under load, producers on the other runtime threads queue their next write
+/// within microseconds of the previous commit: waiting up to [`SPIN_WINDOW`] for it lets
+/// batches grow (`store/group_commit` in `scripts/bench`). With one CPU the producers cannot
+/// run while the writer waits, so it never waits: the Dahua 5,000-stream benchmark pins
+/// camgate to one core, and there a wait raised p99 from about 35 to 60 ms.
+#[derive(Debug)]
+pub(super) struct Spin {
+    window: Duration,
+}
+
+impl Spin {
+    pub fn new() -> Spin {
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        Spin { window: if cpus > 1 { SPIN_WINDOW } else { Duration::ZERO } }
+    }
+
+    fn wait(&self, rx: &mut mpsc::Receiver<WriteOp>, deadline: Instant) -> Option<WriteOp> {
+        if self.window.is_zero() {
+            return None;
+        }
+        let until = std::cmp::min(Instant::now() + self.window, deadline);
+        loop {
+            std::thread::yield_now();
+            match rx.try_recv() {
+                Ok(op) => return Some(op),
+                Err(mpsc::error::TryRecvError::Empty) if Instant::now() < until => {}
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
 pub(super) struct Writer {
     pub conn: SqliteConnection,
     pub rx: mpsc::Receiver<WriteOp>,
@@ -31,6 +70,7 @@ pub(super) struct Writer {
     /// Held for each transaction; the checkpoint task takes it to hold writes while it
     /// folds the whole WAL back in (see `Store::open`).
     pub gate: Arc<Mutex<()>>,
+    pub spin: Spin,
 }
 
 impl Writer {
@@ -75,13 +115,10 @@ impl Writer {
                 Ok(op) => op,
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
                 Err(mpsc::error::TryRecvError::Empty) if closing => break,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    tokio::task::yield_now().await;
-                    match self.rx.try_recv() {
-                        Ok(op) => op,
-                        Err(_) => break,
-                    }
-                }
+                Err(mpsc::error::TryRecvError::Empty) => match self.spin.wait(&mut self.rx, deadline) {
+                    Some(op) => op,
+                    None => break,
+                },
             };
             weight += op.weight();
             batch.push(op);
