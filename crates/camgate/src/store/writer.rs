@@ -27,9 +27,10 @@ const SPIN_WINDOW: Duration = Duration::from_micros(80);
 /// letting any producer run, and tokio's timers are millisecond-grained, a thousand times
 /// too coarse. Under load, producers on the other runtime threads queue their next write
 /// within microseconds of the previous commit: waiting up to [`SPIN_WINDOW`] for it lets
-/// batches grow (`store/group_commit` in `scripts/bench`). With one CPU the producers cannot
-/// run while the writer waits, so it never waits: the Dahua 5,000-stream benchmark pins
-/// camgate to one core, and there a wait raised p99 from about 35 to 60 ms.
+/// batches grow (`store/group_commit` in `scripts/bench`: about 34k -> 41k events/s on 2
+/// cores). With one CPU the producers cannot run while the writer waits, so it only yields
+/// once, as before: the Dahua 5,000-stream benchmark pins camgate to one core, and there an
+/// 80 µs wait raised p99 from about 35 to 60 ms.
 #[derive(Debug)]
 pub(super) struct Spin {
     window: Duration,
@@ -41,16 +42,19 @@ impl Spin {
         Spin { window: if cpus > 1 { SPIN_WINDOW } else { Duration::ZERO } }
     }
 
-    fn wait(&self, rx: &mut mpsc::Receiver<WriteOp>, deadline: Instant) -> Option<WriteOp> {
+    async fn wait(&self, rx: &mut mpsc::Receiver<WriteOp>, deadline: Instant) -> Option<WriteOp> {
         if self.window.is_zero() {
-            return None;
+            // One CPU: one turn for the checkpoint task on this runtime, then one more look.
+            tokio::task::yield_now().await;
+            return rx.try_recv().ok();
         }
-        let until = std::cmp::min(Instant::now() + self.window, deadline);
+        // The standard clock: this wait is real time even where a test pauses tokio's.
+        let until = std::cmp::min(std::time::Instant::now() + self.window, deadline.into_std());
         loop {
             std::thread::yield_now();
             match rx.try_recv() {
                 Ok(op) => return Some(op),
-                Err(mpsc::error::TryRecvError::Empty) if Instant::now() < until => {}
+                Err(mpsc::error::TryRecvError::Empty) if std::time::Instant::now() < until => {}
                 Err(_) => return None,
             }
         }
@@ -102,7 +106,7 @@ impl Writer {
 
     /// Gather ops for one transaction. The batch closes at `batch_max` events, `linger`
     /// after its first op, or as soon as the queue is still empty after the producers had
-    /// one chance to run: waiting longer would only add latency. Producers woken by the
+    /// one chance to run ([`Spin`]): waiting longer would only add latency. Producers woken by the
     /// previous commit queue their next writes meanwhile, so under load batches grow by
     /// themselves (group commit without a fixed delay; a timer wait here cost 3 ms per
     /// batch and capped throughput at about 16k events/s, see `scripts/bench`).
@@ -115,7 +119,7 @@ impl Writer {
                 Ok(op) => op,
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
                 Err(mpsc::error::TryRecvError::Empty) if closing => break,
-                Err(mpsc::error::TryRecvError::Empty) => match self.spin.wait(&mut self.rx, deadline) {
+                Err(mpsc::error::TryRecvError::Empty) => match self.spin.wait(&mut self.rx, deadline).await {
                     Some(op) => op,
                     None => break,
                 },
